@@ -1,0 +1,1 @@
+"""``ai-scheduler``: the planning core from the command line (no Airflow needed)."""

@@ -1,0 +1,80 @@
+"""One interface for every planner: manifest (+ offers) → plan, and the registry that names them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from airflow_ai_scheduler.exceptions import PlannerError
+from airflow_ai_scheduler.models import Manifest, Offer, Plan
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, manifest: Manifest, offers: list[Offer] | None = None) -> Plan:
+        """Return a plan for every job of ``manifest``. ``offers`` overrides the manifest's/catalog's."""
+        ...
+
+
+def resolve_offers(manifest: Manifest, offers: list[Offer] | None = None) -> list[Offer]:
+    """The offers a plan may use: explicit ones, else the manifest's, else the bundled catalog's."""
+    if offers is not None:
+        return offers
+    if manifest.offers is not None:
+        return manifest.offers
+    from airflow_ai_scheduler.catalog import bundled_catalog
+
+    return bundled_catalog().offers()
+
+
+_REGISTRY: dict[str, Callable[..., Planner]] = {}
+
+
+def register_planner(name: str, factory: Callable[..., Planner]) -> None:
+    _REGISTRY[name] = factory
+
+
+def get_planner(name: str, **kwargs: object) -> Planner:
+    """A planner by name: ``greedy``, ``optimal`` (CP-SAT) or ``llm``; kwargs go to its constructor."""
+    _load_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise PlannerError(f"unknown planner {name!r}; choose one of {sorted(_REGISTRY)}") from None
+    return factory(**kwargs)
+
+
+def planner_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    if _REGISTRY:
+        return
+    from airflow_ai_scheduler.planning.greedy import GreedyPlanner
+
+    register_planner("greedy", GreedyPlanner)
+    try:
+        from airflow_ai_scheduler.planning.cpsat import CpSatPlanner
+    except ImportError:  # pragma: no cover - cpsat module not yet available
+        pass
+    else:
+        register_planner("optimal", CpSatPlanner)
+    try:
+        from airflow_ai_scheduler.planning.llm import LLMPlanner
+    except ImportError:
+        pass
+    else:
+        register_planner("llm", LLMPlanner)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.t0, 4)

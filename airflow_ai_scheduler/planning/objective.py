@@ -1,0 +1,263 @@
+"""The objective Ω and every formula behind it — the one place they live.
+
+Every planner (greedy, CP-SAT, LLM repair) and the validator use these functions, so a plan's cost means
+the same thing wherever it is computed. docs/objective.md writes the same formulas down for users.
+
+For job *j* placed on offer *o* (hourly price p(t), spot interruption rate λ per hour) starting at *s*:
+
+* **Expected runtime** with Poisson interruptions. Work of D hours runs in segments of length c (the
+  checkpoint interval; c = D when the job cannot checkpoint). An interruption loses the current segment's
+  progress and costs the restart overhead R. The renewal argument for one segment of length c gives
+  E[segment] = (e^{λc} − 1)(1/λ + R), so E[T] = (D/c)·(e^{λc} − 1)(1/λ + R); λ = 0 gives E[T] = D.
+* **Expected cost** = ∫_s^{s+E[T]} p(t) dt (time-varying prices integrated exactly) + egress:
+  the job's input (``inputDataSizeGB``) comes from ``dataRegion`` if given, else evenly from its
+  dependencies' locations, priced per GB by :func:`egress_rate`.
+* **Tardiness** = π_j · max(0, s + E[T] − deadline), with π_j = max(1, priority).
+* **Risk** = π_j · (1 − (1 − P_miss)(1 − P_int)): P_int = 1 − e^{−λ·E[T]} is the chance of at least one
+  interruption; P_miss = 1 − Φ((deadline − s − E[T]) / σ) with σ² = durationStd² + (E[T] − D)²
+  (durationStd defaults to 10 % of D).
+* **Ω** = w_cost·Σcost + w_tardiness·Σtardiness + w_risk·Σrisk.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from airflow_ai_scheduler.models import Egress, Job, Manifest, Objective, Offer, Plan, topological_order
+
+#: Checkpoint interval assumed for a checkpointable job that does not state one (hours).
+DEFAULT_CHECKPOINT_INTERVAL_HOURS = 0.25
+#: Time lost on every (re)start when the job does not state it (hours): provisioning plus set-up.
+DEFAULT_RESTART_OVERHEAD_HOURS = 0.05
+#: durationStd assumed when a job gives none, as a fraction of its duration.
+DEFAULT_DURATION_CV = 0.1
+#: Ceiling on expected runtime inflation: beyond it a spot placement is treated as hopeless.
+MAX_RUNTIME_FACTOR = 50.0
+
+
+def priority_factor(job: Job) -> float:
+    return float(max(1, job.priority))
+
+
+def segment_hours(job: Job) -> float:
+    """Progress lost to one interruption is at most this (checkpoint interval, or all of it)."""
+    d = job.estimated_duration_hours
+    if not job.is_checkpointable:
+        return d
+    return min(d, job.checkpoint_interval_hours or DEFAULT_CHECKPOINT_INTERVAL_HOURS)
+
+
+def restart_overhead(job: Job) -> float:
+    return DEFAULT_RESTART_OVERHEAD_HOURS if job.restart_overhead_hours is None else job.restart_overhead_hours
+
+
+@lru_cache(maxsize=65536)
+def _expected_runtime(d: float, c: float, r: float, lam: float) -> float:
+    if lam <= 0:
+        return d
+    x = lam * c
+    if x > 30:  # e^30: hopeless, and float overflow is near
+        return d * MAX_RUNTIME_FACTOR
+    runtime = (d / c) * math.expm1(x) * (1.0 / lam + r)
+    return min(runtime, d * MAX_RUNTIME_FACTOR)
+
+
+def expected_runtime(job: Job, offer: Offer) -> float:
+    """E[T] in hours of job on offer, rework from interruptions included."""
+    lam = offer.interruption_rate_per_hour if offer.tier == "spot" else 0.0
+    return _expected_runtime(job.estimated_duration_hours, segment_hours(job), restart_overhead(job), lam)
+
+
+def interruption_probability(offer: Offer, runtime_hours: float) -> float:
+    lam = offer.interruption_rate_per_hour if offer.tier == "spot" else 0.0
+    return -math.expm1(-lam * runtime_hours)
+
+
+def duration_sigma(job: Job, runtime_hours: float) -> float:
+    std = job.duration_std_hours
+    if std is None:
+        std = DEFAULT_DURATION_CV * job.estimated_duration_hours
+    return math.sqrt(std * std + (runtime_hours - job.estimated_duration_hours) ** 2)
+
+
+def miss_probability(slack_hours: float, sigma: float) -> float:
+    """P(actual end > deadline) when the expected end is ``slack_hours`` before it."""
+    if sigma <= 1e-12:
+        return 0.0 if slack_hours >= 0 else 1.0
+    return 0.5 * math.erfc(slack_hours / (sigma * math.sqrt(2.0)))
+
+
+def egress_rate(egress: Egress, src: str, dst: str) -> float:
+    """USD per GB moved from location ``src`` to ``dst`` ("provider:region")."""
+    for o in egress.overrides:
+        if o.from_ == src and o.to == dst:
+            return o.price_per_gb
+    if src == dst:
+        return egress.same_region_per_gb
+    if src.split(":", 1)[0] == dst.split(":", 1)[0]:
+        return egress.inter_region_per_gb
+    return egress.internet_per_gb
+
+
+def transfer_hours(egress: Egress, gb: float, src: str, dst: str) -> float:
+    if gb <= 0 or src == dst:
+        return 0.0
+    return gb * 8.0 / (egress.bandwidth_gbps * 3600.0)
+
+
+@dataclass
+class PriceCurve:
+    """An offer's price as a step function of hours since ``now``; integrates exactly."""
+
+    times: list[float]  # breakpoints (hours), times[0] = -inf
+    prices: list[float]
+    cumulative: list[float] = field(default_factory=list)  # ∫ from times[1] to times[i]
+
+    @classmethod
+    def of(cls, offer: Offer, manifest: Manifest) -> PriceCurve:
+        times, prices = [-math.inf], [offer.price_per_hour]
+        for p in offer.price_schedule or []:
+            h = manifest.hours(p.from_)
+            if h <= times[-1]:
+                continue
+            times.append(h)
+            prices.append(p.price_per_hour)
+        curve = cls(times, prices)
+        acc = [0.0, 0.0]
+        for i in range(2, len(times)):
+            acc.append(acc[-1] + prices[i - 1] * (times[i] - times[i - 1]))
+        curve.cumulative = acc
+        return curve
+
+    @property
+    def constant(self) -> bool:
+        return len(self.times) == 1
+
+    def _antiderivative(self, t: float) -> float:
+        if self.constant:
+            return self.prices[0] * t
+        i = bisect_right(self.times, t) - 1
+        if i == 0:  # before the first breakpoint
+            return self.prices[0] * (t - self.times[1])
+        return self.cumulative[i] + self.prices[i] * (t - self.times[i])
+
+    def integral(self, start: float, end: float) -> float:
+        return self._antiderivative(end) - self._antiderivative(start)
+
+    def price_at(self, t: float) -> float:
+        return self.prices[bisect_right(self.times, t) - 1]
+
+    def breakpoints_after(self, t: float) -> list[float]:
+        return [x for x in self.times[1:] if x > t]
+
+
+@dataclass(frozen=True)
+class JobScore:
+    start: float  # hours since now
+    runtime: float
+    compute_cost: float
+    egress_cost: float
+    tardiness: float  # priority-weighted hours
+    risk: float  # priority-weighted probability
+
+    @property
+    def end(self) -> float:
+        return self.start + self.runtime
+
+    @property
+    def cost(self) -> float:
+        return self.compute_cost + self.egress_cost
+
+
+class Scorer:
+    """Ω pieces for one manifest, with its offers resolved and price curves precomputed."""
+
+    def __init__(self, manifest: Manifest, offers: list[Offer]) -> None:
+        self.manifest = manifest
+        self.offers = offers
+        self.offer_map = {o.offer_id: o for o in offers}
+        self.jobs = manifest.job_map
+        self.order = topological_order(manifest.jobs)
+        self.weights = manifest.weights
+        self._curves: dict[str, PriceCurve] = {}
+        self.deadline_h = {
+            j.job_id: manifest.hours(j.deadline) if j.deadline is not None else None for j in manifest.jobs
+        }
+
+    def curve(self, offer: Offer) -> PriceCurve:
+        c = self._curves.get(offer.offer_id)
+        if c is None:
+            c = self._curves[offer.offer_id] = PriceCurve.of(offer, self.manifest)
+        return c
+
+    def input_edges(self, job: Job, location_of: dict[str, str]) -> list[tuple[str, float]]:
+        """(source location, GB) pairs of the job's input; dependencies not yet placed are skipped."""
+        gb = job.input_data_size_gb
+        if gb <= 0:
+            return []
+        if job.data_region:
+            return [(job.data_region, gb)]
+        if not job.dependencies:
+            return []
+        share = gb / len(job.dependencies)
+        return [(location_of[d], share) for d in job.dependencies if d in location_of]
+
+    def egress(self, job: Job, offer: Offer, location_of: dict[str, str]) -> tuple[float, float]:
+        """(USD, worst transfer hours from the data region) of bringing the job's input to ``offer``."""
+        cost, hours = 0.0, 0.0
+        eg = self.manifest.egress
+        for src, gb in self.input_edges(job, location_of):
+            cost += gb * egress_rate(eg, src, offer.location)
+        if job.data_region and job.input_data_size_gb > 0:
+            hours = transfer_hours(eg, job.input_data_size_gb, job.data_region, offer.location)
+        return cost, hours
+
+    def dependency_transfer_hours(self, job: Job, dep_location: str, offer: Offer) -> float:
+        if job.data_region or job.input_data_size_gb <= 0 or not job.dependencies:
+            return 0.0
+        return transfer_hours(self.manifest.egress, job.input_data_size_gb / len(job.dependencies),
+                              dep_location, offer.location)
+
+    def score(self, job: Job, offer: Offer, start: float, location_of: dict[str, str]) -> JobScore:
+        runtime = expected_runtime(job, offer)
+        compute = self.curve(offer).integral(start, start + runtime)
+        egress_cost, _ = self.egress(job, offer, location_of)
+        pf = priority_factor(job)
+        deadline = self.deadline_h[job.job_id]
+        p_int = interruption_probability(offer, runtime)
+        if deadline is None:
+            tard, p_miss = 0.0, 0.0
+        else:
+            slack = deadline - (start + runtime)
+            tard = max(0.0, -slack)
+            p_miss = miss_probability(slack, duration_sigma(job, runtime))
+        risk = 1.0 - (1.0 - p_miss) * (1.0 - p_int)
+        return JobScore(start, runtime, compute, egress_cost, pf * tard, pf * risk)
+
+    def omega(self, s: JobScore) -> float:
+        w = self.weights
+        return w.cost * s.cost + w.tardiness * s.tardiness + w.risk * s.risk
+
+    def objective(self, scores: list[JobScore]) -> Objective:
+        cost = sum(s.cost for s in scores)
+        tard = sum(s.tardiness for s in scores)
+        risk = sum(s.risk for s in scores)
+        w = self.weights
+        return Objective(cost=round(cost, 6), tardiness=round(tard, 6), risk=round(risk, 6),
+                         total=round(w.cost * cost + w.tardiness * tard + w.risk * risk, 6))
+
+    def score_plan(self, plan: Plan) -> dict[str, JobScore]:
+        """Scores of every placement whose job and offer are known (unknown ones are the validator's)."""
+        pm = plan.placement_map
+        location_of = {p.job_id: f"{p.provider}:{p.region}" for p in plan.placements}
+        out: dict[str, JobScore] = {}
+        for job in self.order:
+            p = pm.get(job.job_id)
+            offer = self.offer_map.get(p.offer_id) if p else None
+            if p is None or offer is None:
+                continue
+            out[job.job_id] = self.score(job, offer, self.manifest.hours(p.start_time), location_of)
+        return out
