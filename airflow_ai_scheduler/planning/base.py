@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from airflow_ai_scheduler.exceptions import PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A (partial) decision for one job: which offer and, optionally, when (hours since ``now``).
+
+    Used to fix or hint placements — an LLM's valid choices kept by the CP-SAT repair, a greedy warm
+    start, a plan kept for running tasks when the rest of a run is re-planned.
+    """
+
+    offer_id: str
+    start_hours: float | None = None
 
 
 class Planner(Protocol):
