@@ -1,0 +1,123 @@
+"""``ai-scheduler plan | validate | schema``: plan a manifest, check a plan, print the JSON Schemas."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from airflow_ai_scheduler.models import Manifest, Plan, load_manifest, load_plan
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="plan a manifest and print the plan table")
+    p.add_argument("manifest", type=Path, help="manifest JSON file ('-' for stdin)")
+    p.add_argument("--planner", default="greedy", help="greedy | optimal | llm (default: greedy)")
+    p.add_argument("--time-limit", type=float, default=10.0, help="seconds for the CP-SAT solver (optimal, llm repair)")
+    p.add_argument("--model", help="llm: pydantic-ai model name, e.g. google:gemini-2.5-flash")
+    p.add_argument("--dry-run", action="store_true", help="llm: print the prompt, call no model")
+    p.add_argument("--catalog", type=Path, help="a refreshed price catalog CSV instead of the bundled one")
+    p.add_argument("--output", "-o", type=Path, help="write the plan JSON here")
+    p.add_argument("--json", action="store_true", help="print the plan JSON instead of the table")
+    p.set_defaults(func=cmd_plan)
+
+    v = sub.add_parser("validate", help="check a plan against its manifest")
+    v.add_argument("manifest", type=Path)
+    v.add_argument("plan", type=Path)
+    v.add_argument("--catalog", type=Path)
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of the manifest or the plan")
+    s.add_argument("which", choices=["manifest", "plan"])
+    s.set_defaults(func=cmd_schema)
+
+
+def _read(path: Path) -> str:
+    return sys.stdin.read() if str(path) == "-" else path.read_text()
+
+
+def _offers(manifest: Manifest, catalog: Path | None):
+    from airflow_ai_scheduler.planning.base import resolve_offers
+
+    if catalog is not None and manifest.offers is None:
+        from airflow_ai_scheduler.catalog import load_catalog
+
+        return load_catalog(catalog).offers()
+    return resolve_offers(manifest)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from airflow_ai_scheduler.planning.base import get_planner
+    from airflow_ai_scheduler.planning.validate import check
+
+    manifest = load_manifest(_read(args.manifest))
+    offers = _offers(manifest, args.catalog)
+    if args.planner == "llm" and args.dry_run:
+        from airflow_ai_scheduler.planning.llm import build_prompt
+
+        print(build_prompt(manifest, offers))
+        return 0
+    kwargs: dict[str, object] = {}
+    if args.planner == "optimal":
+        kwargs["time_limit_seconds"] = args.time_limit
+    elif args.planner == "llm":
+        kwargs["fallback_time_limit_seconds"] = args.time_limit
+        if args.model:
+            kwargs["model"] = args.model
+    plan = check(manifest, get_planner(args.planner, **kwargs).plan(manifest, offers), offers)
+    if args.output:
+        args.output.write_text(plan.model_dump_json(indent=2))
+    if args.json:
+        print(plan.model_dump_json(indent=2))
+    else:
+        print(format_plan(plan, manifest, offers))
+    return 0 if plan.is_valid else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from airflow_ai_scheduler.planning.validate import validate
+
+    manifest = load_manifest(_read(args.manifest))
+    plan = load_plan(args.plan.read_text())
+    violations = validate(manifest, plan, _offers(manifest, args.catalog))
+    if not violations:
+        print(f"valid: {len(plan.placements)} placements, objective {plan.objective.total:.4f}")
+        return 0
+    for v in violations:
+        print(f"{v.job_id or '-'}\t{v.rule}\t{v.detail}")
+    print(f"invalid: {len(violations)} violation(s)", file=sys.stderr)
+    return 2
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    model = Manifest if args.which == "manifest" else Plan
+    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def format_plan(plan: Plan, manifest: Manifest, offers) -> str:
+    """The plan as an aligned table with the objective and the all-on-demand reference."""
+    from airflow_ai_scheduler.planning.reference import on_demand_reference
+
+    rows = [("job", "where", "tier", "start", "end", "cost $", "rationale")]
+    for p in sorted(plan.placements, key=lambda p: (p.start_time, p.job_id)):
+        rows.append((p.job_id, f"{p.provider}:{p.region} {p.instance_type}", p.tier,
+                     p.start_time.strftime("%m-%d %H:%M"), p.expected_end_time.strftime("%m-%d %H:%M"),
+                     f"{p.estimated_cost:.4f}", p.rationale))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:6], widths)) + "  " + r[6] for r in rows]
+    o = plan.objective
+    lines.append("")
+    lines.append(f"planner {plan.planner} ({plan.status}) in {plan.planning_seconds:.3f} s — "
+                 f"Ω {o.total:.4f} = cost ${o.cost:.4f} + tardiness {o.tardiness:.3f} h + risk {o.risk:.3f}")
+    if plan.lower_bound is not None:
+        lines.append(f"lower bound {plan.lower_bound:.4f}, gap {100 * (plan.gap or 0):.2f} %")
+    ref = on_demand_reference(manifest, offers)
+    if ref is not None and ref > 0:
+        lines.append(f"all on-demand would cost ${ref:.4f}: this plan saves {100 * (ref - o.cost) / ref:.1f} %")
+    for note in plan.notes:
+        lines.append(f"note: {note}")
+    for v in plan.violations:
+        lines.append(f"VIOLATION {v.job_id or '-'} {v.rule}: {v.detail}")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""The validator every plan passes through, whoever made it (greedy, CP-SAT, an LLM, a user's file).
+
+It never asserts and never raises on a bad plan: it returns one :class:`Violation` (job, rule, detail) per
+problem. Rules:
+
+``unknown_job`` a placement for a job not in the manifest · ``duplicate`` a job placed twice ·
+``missing`` a job not placed · ``unknown_offer`` · ``mismatch`` provider/region/type/tier differ from the
+offer · ``resources`` / ``not_allowed`` the offer does not fit or is not allowed · ``start_before_now`` ·
+``dependency`` starts before a dependency's expected end plus transfer time · ``capacity`` a pool runs
+more instances than its capacity · ``budget`` a job's expected cost over its budgetUsd ·
+``plan_budget`` the plan's cost over the manifest's budgetUsd · ``hard_deadline`` expected end after a
+hard deadline · ``inconsistent`` the stated end or cost differs from the objective's own computation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from airflow_ai_scheduler.models import Manifest, Offer, Plan, Violation
+from airflow_ai_scheduler.planning.candidates import fit_problem
+from airflow_ai_scheduler.planning.objective import Scorer
+
+#: float slack for time comparisons, in hours (≈ 0.04 s)
+TIME_TOLERANCE_HOURS = 1e-5
+#: relative tolerance on stated costs and ends
+COST_TOLERANCE = 1e-3
+
+
+def validate(manifest: Manifest, plan: Plan, offers: list[Offer], scorer: Scorer | None = None) -> list[Violation]:
+    scorer = scorer or Scorer(manifest, offers)
+    out: list[Violation] = []
+
+    def bad(job_id: str | None, rule: str, detail: str) -> None:
+        out.append(Violation(job_id=job_id, rule=rule, detail=detail))
+
+    counts = Counter(p.job_id for p in plan.placements)
+    for jid, n in counts.items():
+        if jid not in scorer.jobs:
+            bad(jid, "unknown_job", f"placement for {jid!r}, which is not a job of the manifest")
+        elif n > 1:
+            bad(jid, "duplicate", f"job {jid!r} is placed {n} times")
+    for job in manifest.jobs:
+        if job.job_id not in counts:
+            bad(job.job_id, "missing", f"job {job.job_id!r} has no placement")
+
+    placements = {p.job_id: p for p in plan.placements if p.job_id in scorer.jobs}
+    for jid, p in placements.items():
+        offer = scorer.offer_map.get(p.offer_id)
+        if offer is None:
+            bad(jid, "unknown_offer", f"offer {p.offer_id!r} does not exist")
+            continue
+        stated = (p.provider, p.region, p.instance_type, p.tier)
+        actual = (offer.provider, offer.region, offer.instance_type, offer.tier)
+        if stated != actual:
+            bad(jid, "mismatch", f"placement says {'/'.join(stated)} but offer {offer.offer_id!r} is {'/'.join(actual)}")
+        problem = fit_problem(scorer.jobs[jid], offer)
+        if problem:
+            rule = "resources" if problem[0].isdigit() or problem.startswith("GPU") else "not_allowed"
+            bad(jid, rule, f"offer {offer.offer_id!r}: {problem}")
+
+    scores = scorer.score_plan(plan)
+    for jid, sc in scores.items():
+        job, p = scorer.jobs[jid], placements[jid]
+        if sc.start < -TIME_TOLERANCE_HOURS:
+            bad(jid, "start_before_now", f"starts {p.start_time.isoformat()}, before now {manifest.now.isoformat()}")
+        offer = scorer.offer_map[p.offer_id]
+        for d in job.dependencies:
+            dep = scores.get(d)
+            if dep is None:
+                continue
+            loc = f"{placements[d].provider}:{placements[d].region}"
+            ready = dep.end + scorer.dependency_transfer_hours(job, loc, offer)
+            if sc.start < ready - TIME_TOLERANCE_HOURS:
+                bad(jid, "dependency", f"starts {(ready - sc.start) * 60:.1f} min before dependency {d!r} "
+                                       "is expected to finish (plus data transfer)")
+        _, data_hours = scorer.egress(job, offer, {})
+        if sc.start < data_hours - TIME_TOLERANCE_HOURS:
+            bad(jid, "dependency", f"starts before its input from {job.data_region} can arrive ({data_hours:.2f} h)")
+        if job.budget_usd is not None and sc.cost > job.budget_usd * (1 + COST_TOLERANCE):
+            bad(jid, "budget", f"expected cost ${sc.cost:.4f} exceeds budgetUsd ${job.budget_usd:.4f}")
+        deadline = scorer.deadline_h[jid]
+        if job.hard_deadline and deadline is not None and sc.end > deadline + TIME_TOLERANCE_HOURS:
+            bad(jid, "hard_deadline", f"expected end {manifest.at(sc.end).isoformat()} is after its hard "
+                                      f"deadline {job.deadline.isoformat() if job.deadline else ''}")
+        stated_end = manifest.hours(p.expected_end_time)
+        if abs(stated_end - sc.end) > max(TIME_TOLERANCE_HOURS * 30, COST_TOLERANCE * sc.runtime):
+            bad(jid, "inconsistent", f"expectedEndTime is {stated_end - sc.end:+.3f} h off the expected runtime")
+        if abs(p.estimated_cost - sc.cost) > max(1e-6, COST_TOLERANCE * sc.cost):
+            bad(jid, "inconsistent", f"estimatedCost ${p.estimated_cost:.6f} but the objective computes ${sc.cost:.6f}")
+
+    if manifest.budget_usd is not None:
+        total = sum(s.cost for s in scores.values())
+        if total > manifest.budget_usd * (1 + COST_TOLERANCE):
+            bad(None, "plan_budget", f"expected plan cost ${total:.2f} exceeds the manifest budgetUsd ${manifest.budget_usd:.2f}")
+
+    out.extend(_capacity_violations(scorer, scores, placements))
+    return out
+
+
+def _capacity_violations(scorer: Scorer, scores: dict, placements: dict) -> list[Violation]:
+    events: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+    for jid, sc in scores.items():
+        offer = scorer.offer_map[placements[jid].offer_id]
+        if offer.capacity is not None:
+            # ends sort before starts at the same instant: back-to-back use of one slot is fine
+            events[offer.offer_id].append((sc.start + TIME_TOLERANCE_HOURS, 1, jid))
+            events[offer.offer_id].append((sc.end, 0, jid))
+    out = []
+    for offer_id, evs in events.items():
+        cap = scorer.offer_map[offer_id].capacity
+        running = 0
+        for t, kind, jid in sorted(evs):
+            running += 1 if kind else -1
+            if kind and running > (cap or 0):
+                out.append(Violation(job_id=jid, rule="capacity",
+                                     detail=f"pool {offer_id!r} would run {running} instances at "
+                                            f"+{t:.2f} h, capacity {cap}"))
+    return out
+
+
+def check(manifest: Manifest, plan: Plan, offers: list[Offer]) -> Plan:
+    """The plan with its ``violations`` filled in (and status ``invalid`` when there are any)."""
+    violations = validate(manifest, plan, offers)
+    update: dict[str, object] = {"violations": violations}
+    if violations:
+        update["status"] = "invalid"
+    return plan.model_copy(update=update)
