@@ -1,0 +1,238 @@
+"""``AiSchedulerExecutor``: routes each task instance to the fleet its run's plan names, at the planned time.
+
+Set it in airflow.cfg::
+
+    [core]
+    executor = airflow_ai_scheduler.airflow.executor.AiSchedulerExecutor
+
+How a queued task instance moves (all in the scheduler loop, all cheap):
+
+1. ``queue_workload`` — Airflow hands over the workload; the run's planning is requested (background
+   thread, :mod:`.planning_service`), never awaited here.
+2. ``order_queued_tasks_by_priority`` — only *due* workloads are offered to the slots: the run has a plan
+   (or ``plan_wait_seconds`` passed and the greedy plan is used), the placement's start time has come,
+   and its fleet has a free slot. Others stay queued in the executor.
+3. ``_process_workloads`` — the workload goes to its fleet; the JWT is re-minted if it was held long
+   enough for the scheduler-minted one (valid ``task_queued_timeout``) to be at risk.
+4. ``sync`` — fleets report finished workloads; a history row is written off the loop; held task
+   instances get their ``queued_dttm`` refreshed so ``task_queued_timeout`` does not fail a planned wait.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.executors.base_executor import BaseExecutor
+
+from airflow_ai_scheduler.airflow.manifest import job_id_for
+from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
+
+
+class AiSchedulerExecutor(BaseExecutor):
+    is_local: bool = True
+    serve_logs: bool = True
+    supports_callbacks: bool = True
+    supports_connection_test: bool = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fleets: dict[str, Any] = {}
+        self.offers: list[Any] = []
+        self.planning: Any = None
+        self.history: Any = None
+        self._first_seen: dict[Any, float] = {}
+        self._launched: dict[Any, dict[str, Any]] = {}
+        self._routes: dict[Any, str] = {}
+        self._last_refresh = 0.0
+
+    # -- configuration ------------------------------------------------------------------------------
+    def _opt(self, key: str) -> str:
+        from airflow.configuration import conf
+
+        return conf.get(SECTION, key, fallback=CONFIG_DEFAULTS[key])
+
+    def _float(self, key: str) -> float:
+        from airflow_ai_scheduler.exceptions import ConfigError
+
+        raw = self._opt(key)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"[{SECTION}] {key} must be a number, got {raw!r}") from None
+
+    def start(self) -> None:
+        from airflow.configuration import conf
+        from airflow.executors.base_executor import get_execution_api_server_url
+
+        from airflow_ai_scheduler.airflow.planning_service import PlanningService, PlanningSettings
+        from airflow_ai_scheduler.fleets.base import fleet_offers, load_fleets, make_backend
+        from airflow_ai_scheduler.models import Weights
+
+        specs = load_fleets(self._opt("fleets"), self._opt("fleets_file"))
+        catalog = None
+        if self._opt("catalog_path"):
+            from airflow_ai_scheduler.catalog import load_catalog
+
+            catalog = load_catalog(self._opt("catalog_path"))
+        self.offers = fleet_offers(specs, catalog)
+        self.price_of = {o.offer_id: o.price_per_hour for o in self.offers}
+        server = get_execution_api_server_url(self.conf)
+        self.fleets = {s.name: make_backend(s, server=server) for s in specs}
+        for fleet in self.fleets.values():
+            fleet.start()
+        self.default_fleet = next((s.name for s in specs if s.tier == "on-demand"), specs[0].name)
+        self.plan_wait = self._float("plan_wait_seconds")
+        self.max_hold = self._float("max_hold_seconds")
+        self.queued_timeout = conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0)
+        settings = PlanningSettings(
+            planner=self._opt("planner"), time_limit_seconds=self._float("planner_time_limit_seconds"),
+            default_duration_hours=self._float("default_duration_hours"),
+            lookback_runs=int(self._float("history_lookback_runs")),
+            weights=Weights(cost=self._float("cost_weight"), tardiness=self._float("tardiness_weight"),
+                            risk=self._float("risk_weight")),
+        )
+        self.history = self._make_history_store()
+        self.planning = PlanningService(self.offers, settings, session_scope=_session_scope, store=self.history)
+        self.log.info("AiSchedulerExecutor started: fleets %s, planner %s",
+                      ", ".join(f"{s.name}({s.tier}, {s.slots} slots)" for s in specs), settings.planner)
+
+    def _make_history_store(self) -> Any:
+        try:
+            from airflow_ai_scheduler.history.store import HistoryStore
+
+            return HistoryStore(_session_scope)
+        except Exception as exc:  # history is an aid, never a requirement
+            self.log.warning("history store unavailable: %s", exc)
+            return None
+
+    # -- the scheduler's calls ----------------------------------------------------------------------
+    def queue_workload(self, workload: Any, session: Any) -> None:
+        super().queue_workload(workload, session)
+        ti = getattr(workload, "ti", None)
+        if ti is not None and hasattr(ti, "run_id"):
+            self._first_seen.setdefault(workload.key, time.monotonic())
+            if self.planning is not None:
+                self.planning.request(ti.dag_id, ti.run_id)
+
+    def order_queued_tasks_by_priority(self) -> list[tuple[Any, Any]]:
+        ordered = super().order_queued_tasks_by_priority()
+        if self.planning is None:
+            return ordered
+        now_mono, now = time.monotonic(), datetime.now(timezone.utc)
+        free = {name: f.free_slots() for name, f in self.fleets.items()}
+        due = []
+        for key, workload in ordered:
+            fleet = self._decide(key, workload, now_mono, now)
+            if fleet is None or free.get(fleet, 0) <= 0:
+                continue
+            free[fleet] -= 1
+            self._routes[key] = fleet
+            due.append((key, workload))
+        return due
+
+    def _decide(self, key: Any, workload: Any, now_mono: float, now: datetime) -> str | None:
+        """The fleet for this workload if it is due now, else None (hold it)."""
+        ti = workload.ti
+        waited = now_mono - self._first_seen.setdefault(key, now_mono)
+        rp = self.planning.get(ti.dag_id, ti.run_id)
+        if rp is None or (not rp.final and waited < self.plan_wait):
+            return self.default_fleet if waited >= max(self.plan_wait, 60.0) else None
+        placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)
+        if placement is None:
+            # a mapped task expanded after planning, or a cleared task: re-plan, run safely meanwhile
+            self.planning.request(ti.dag_id, ti.run_id, replan=True)
+            return self.default_fleet
+        hold = (placement.start_time - now).total_seconds()
+        if hold > 0 and waited < self.max_hold:
+            return None
+        return placement.offer_id if placement.offer_id in self.fleets else self.default_fleet
+
+    def _process_workloads(self, workloads: Any) -> None:
+        for workload in workloads:
+            key = workload.key
+            removed = (self.queued_tasks.pop(key, None) or self.queued_callbacks.pop(key, None)
+                       or self.queued_connection_tests.pop(key, None))
+            if removed is None:
+                raise KeyError(f"Workload {key} was not found in any queue")
+            fleet_name = self._routes.pop(key, None) or self.default_fleet
+            held = time.monotonic() - self._first_seen.pop(key, time.monotonic())
+            if hasattr(workload, "ti") and held > 0.5 * self.queued_timeout and workload.token:
+                # the scheduler's token expires task_queued_timeout after queueing: give a fresh one
+                workload = workload.model_copy(update={"token": type(workload).generate_token(
+                    str(workload.ti.id), self.jwt_generator)})
+            self.running.add(key)
+            self._launched[key] = {"fleet": fleet_name, "start": datetime.now(timezone.utc),
+                                   "price": self.price_of.get(fleet_name, 0.0)}
+            self.fleets[fleet_name].submit(workload)
+            self.log.info("routed %s to fleet %s (held %.1f s)", key, fleet_name, held)
+
+    def sync(self) -> None:
+        try:
+            for name, fleet in self.fleets.items():
+                for key, state, info in fleet.poll():
+                    self.change_state(key, state, info, remove_running=str(state) != "running")
+                    if str(state) != "running":
+                        self._finished(key, name)
+            self._refresh_held()
+        except Exception:  # an exception here would kill the scheduler
+            self.log.exception("AiSchedulerExecutor.sync failed; continuing")
+
+    def _finished(self, key: Any, fleet: str) -> None:
+        launch = self._launched.pop(key, None)
+        if launch is None or self.history is None or not hasattr(key, "task_id"):
+            return
+        launch["end"] = datetime.now(timezone.utc)
+        self.planning.submit(_record_try, self.history, self.planning, key, launch)
+
+    def _refresh_held(self) -> None:
+        """Keep held task instances from being failed as 'stuck in queued' while they wait on purpose."""
+        now = time.monotonic()
+        if now - self._last_refresh < max(5.0, self.queued_timeout / 4):
+            return
+        self._last_refresh = now
+        old = [w.ti.id for k, w in self.queued_tasks.items()
+               if now - self._first_seen.get(k, now) > self.queued_timeout / 4]
+        if old:
+            self.planning.submit(_touch_queued, old)
+
+    def end(self) -> None:
+        for fleet in self.fleets.values():
+            with suppress(Exception):
+                fleet.end()
+        self.sync()
+        if self.planning is not None:
+            self.planning.shutdown()
+
+    def terminate(self) -> None:
+        for fleet in self.fleets.values():
+            with suppress(Exception):
+                fleet.terminate()
+        if self.planning is not None:
+            self.planning.shutdown()
+
+
+# -- background work (planner thread) ---------------------------------------------------------------
+
+def _session_scope() -> Any:
+    from airflow.utils.session import create_session
+
+    return create_session()
+
+
+def _touch_queued(ti_ids: list[Any]) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils import timezone
+    from sqlalchemy import update
+
+    with _session_scope() as session:
+        session.execute(update(TaskInstance).where(TaskInstance.id.in_(ti_ids), TaskInstance.state == "queued")
+                        .values(queued_dttm=timezone.utcnow()).execution_options(synchronize_session=False))
+
+
+def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any]) -> None:
+    from airflow_ai_scheduler.airflow.recording import record_try
+
+    record_try(store, planning, key, launch, _session_scope)

@@ -1,0 +1,162 @@
+"""Plans DAG runs in a background thread of the scheduler, so a planner call never blocks its loop.
+
+For a run it first publishes the fast greedy plan (milliseconds), then the configured planner's
+(CP-SAT or LLM) when it is done; a plan already stored for the run (a scheduler restart, or one made by
+``PlanPlacementOperator``) is reused instead. It also writes history rows off the loop. Every database
+call here runs in this thread with its own session; errors are logged, never raised into the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_ai_scheduler.models import Manifest, Offer, Placement, Plan, Weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunPlan:
+    plan: Plan
+    final: bool
+    published: float = field(default_factory=time.monotonic)
+    placements: dict[str, Placement] = field(default_factory=dict)
+    manifest: Manifest | None = None
+
+    def __post_init__(self) -> None:
+        self.placements = self.plan.placement_map
+
+
+@dataclass
+class PlanningSettings:
+    planner: str = "optimal"
+    time_limit_seconds: float = 10.0
+    default_duration_hours: float = 0.1
+    lookback_runs: int = 20
+    weights: Weights = field(default_factory=Weights)
+    planner_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class PlanningService:
+    """Owns the plans of the runs this scheduler routes; all slow work happens on its worker thread."""
+
+    def __init__(self, offers: list[Offer], settings: PlanningSettings,
+                 session_scope: Callable[[], Any] | None = None, store: Any | None = None) -> None:
+        self.offers = offers
+        self.settings = settings
+        self._session_scope = session_scope
+        self.store = store
+        self._plans: dict[tuple[str, str], RunPlan] = {}
+        self._pending: dict[tuple[str, str], Future] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-planner")
+
+    # -- called from the scheduler loop: cheap and non-blocking -------------------------------------
+    def get(self, dag_id: str, run_id: str) -> RunPlan | None:
+        with self._lock:
+            return self._plans.get((dag_id, run_id))
+
+    def request(self, dag_id: str, run_id: str, *, replan: bool = False) -> None:
+        key = (dag_id, run_id)
+        with self._lock:
+            if key in self._pending and not self._pending[key].done():
+                return
+            if key in self._plans and not replan:
+                return
+            self._pending[key] = self._pool.submit(self._plan_run, dag_id, run_id, replan)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run other slow work (history writes) on the planner thread."""
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- worker thread -------------------------------------------------------------------------------
+    def _publish(self, key: tuple[str, str], rp: RunPlan) -> None:
+        with self._lock:
+            current = self._plans.get(key)
+            if current is None or rp.final or not current.final:
+                self._plans[key] = rp
+
+    def _plan_run(self, dag_id: str, run_id: str, replan: bool) -> None:
+        try:
+            self._plan_run_inner(dag_id, run_id, replan)
+        except Exception:  # never let planning take the scheduler down; tasks fall back to a default fleet
+            log.exception("planning DAG run %s/%s failed", dag_id, run_id)
+
+    def _plan_run_inner(self, dag_id: str, run_id: str, replan: bool) -> None:
+        from airflow_ai_scheduler.planning.base import get_planner
+        from airflow_ai_scheduler.planning.greedy import GreedyPlanner
+        from airflow_ai_scheduler.planning.validate import check
+
+        key = (dag_id, run_id)
+        if not replan and self.store is not None:
+            stored = self._safe(lambda: self.store.latest_plan(dag_id, run_id))
+            if stored is not None:
+                log.info("using the stored plan of %s/%s", dag_id, run_id)
+                self._publish(key, RunPlan(plan=getattr(stored, "plan", stored), final=True))
+                return
+        manifest = self.manifest_for(dag_id, run_id)
+        if manifest is None:
+            return
+        greedy = check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers)
+        self._publish(key, RunPlan(plan=greedy, final=self.settings.planner == "greedy", manifest=manifest))
+        plan = greedy
+        if self.settings.planner != "greedy":
+            kwargs = dict(self.settings.planner_kwargs)
+            if self.settings.planner == "optimal":
+                kwargs.setdefault("time_limit_seconds", self.settings.time_limit_seconds)
+            try:
+                plan = check(manifest, get_planner(self.settings.planner, **kwargs).plan(manifest, self.offers),
+                             self.offers)
+            except Exception as exc:
+                log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan",
+                            self.settings.planner, dag_id, run_id, exc)
+                plan = greedy.model_copy(update={"notes": [*greedy.notes, f"{self.settings.planner} failed: {exc}"]})
+            if not plan.is_valid:
+                log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan",
+                            self.settings.planner, dag_id, run_id)
+                plan = greedy
+            self._publish(key, RunPlan(plan=plan, final=True, manifest=manifest))
+        if self.store is not None:
+            self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, manifest))
+        log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
+                 len(plan.placements), plan.objective.cost)
+
+    def manifest_for(self, dag_id: str, run_id: str) -> Manifest | None:
+        from airflow_ai_scheduler.airflow.manifest import build_manifest, collect_run
+
+        if self._session_scope is None:
+            return None
+        with self._session_scope() as session:
+            run = collect_run(dag_id, run_id, session)
+        if run is None or not run.tasks:
+            return None
+        estimates: dict[str, tuple[float, float, int]] = {}
+        if self.store is not None:
+            task_ids = sorted({t.task_id for t in run.tasks})
+            estimates = self._safe(lambda: self.store.runtime_estimates(dag_id, task_ids,
+                                                                         lookback=self.settings.lookback_runs)) or {}
+        try:
+            return build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, estimates=estimates,
+                                  default_duration_hours=self.settings.default_duration_hours,
+                                  weights=self.settings.weights)
+        except ValueError as exc:  # e.g. every task already finished
+            log.info("nothing to plan for %s/%s: %s", dag_id, run_id, exc)
+            return None
+
+    @staticmethod
+    def _safe(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # history DB down: plan without it
+            log.warning("history store unavailable: %s", exc)
+            return None

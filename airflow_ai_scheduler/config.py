@@ -1,0 +1,29 @@
+"""The ``[ai_scheduler]`` options: names and defaults in one place, read lazily (never at import time).
+
+``get_provider_info()`` declares the same options for Airflow's config machinery; a test asserts both
+agree so the documentation and the code cannot drift.
+"""
+
+from __future__ import annotations
+
+SECTION = "ai_scheduler"
+
+CONFIG_DEFAULTS: dict[str, str] = {
+    "planner": "optimal",
+    "planner_time_limit_seconds": "10",
+    "plan_wait_seconds": "5",
+    "fleets": "",
+    "fleets_file": "",
+    "default_duration_hours": "0.1",
+    "history_lookback_runs": "20",
+    "cost_weight": "1.0",
+    "tardiness_weight": "10.0",
+    "risk_weight": "1.0",
+    "catalog_path": "",
+    "llm_conn_id": "pydanticai_default",
+    "llm_model": "",
+    "llm_timeout_seconds": "60",
+    "spot_policy": "safe_uniform_progress",
+    "preemption_retries": "3",
+    "max_hold_seconds": "300",
+}

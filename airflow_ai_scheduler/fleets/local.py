@@ -1,0 +1,120 @@
+"""The embedded default backend: one process pool per fleet on this machine, run as LocalExecutor runs.
+
+Each fleet has ``slots`` worker processes reading workloads from its own queue. A worker exports the
+fleet's environment (``AI_SCHEDULER_FLEET``, ``AI_SCHEDULER_TIER``, ...) so the task it supervises sees
+where it runs, then hands the workload to Airflow's own ``BaseExecutor.run_workload`` (the task
+supervisor), exactly as LocalExecutor's workers do.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from multiprocessing import SimpleQueue
+from typing import Any
+
+from airflow_ai_scheduler.fleets.base import FleetSpec
+
+log = logging.getLogger(__name__)
+
+
+def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, server: str | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # like LocalExecutor: let running tasks finish
+    os.environ.update(env)
+    from airflow.executors.base_executor import BaseExecutor
+
+    try:
+        from setproctitle import setproctitle
+    except ImportError:  # pragma: no cover
+        def setproctitle(title: str) -> None:
+            return None
+
+    fleet = env.get("AI_SCHEDULER_FLEET", "?")
+    while True:
+        setproctitle(f"airflow worker -- ai-scheduler fleet {fleet}: <idle>")
+        try:
+            workload = inbox.get()
+        except EOFError:
+            return
+        if workload is None:
+            return
+        if getattr(workload, "running_state", None) is not None:
+            outbox.put((workload.key, workload.running_state, None))
+        try:
+            BaseExecutor.run_workload(workload, server=server, subprocess_logs_to_stdout=True,
+                                      proctitle=f"airflow worker -- ai-scheduler fleet {fleet}: {workload.display_name}")
+            outbox.put((workload.key, workload.success_state, None))
+        except Exception as exc:  # the supervisor failed: report, keep the worker alive
+            log.exception("workload failed on fleet %s", fleet)
+            outbox.put((workload.key, workload.failure_state, repr(exc)))
+
+
+class LocalProcessFleet:
+    """``slots`` worker processes with the fleet's environment; the queue holds at most what fits."""
+
+    def __init__(self, spec: FleetSpec, server: str | None = None) -> None:
+        self.spec = spec
+        self.server = server
+        self.inbox: SimpleQueue | None = None
+        self.outbox: SimpleQueue | None = None
+        self.workers: list[multiprocessing.Process] = []
+        self.in_flight: set[Any] = set()
+
+    def start(self) -> None:
+        self.inbox, self.outbox = SimpleQueue(), SimpleQueue()
+        env = self.spec.environment()
+        for _ in range(self.spec.slots):
+            p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server),
+                                        name=f"ai-scheduler-{self.spec.name}", daemon=False)
+            p.start()
+            self.workers.append(p)
+
+    def free_slots(self) -> int:
+        return self.spec.slots - len(self.in_flight)
+
+    def submit(self, workload: Any) -> None:
+        assert self.inbox is not None, "fleet not started"
+        self.in_flight.add(workload.key)
+        self.inbox.put(workload)
+
+    def poll(self) -> list[tuple[Any, Any, Any]]:
+        out = []
+        while self.outbox is not None and not self.outbox.empty():
+            key, state, info = self.outbox.get()
+            if str(state) != "running":
+                self.in_flight.discard(key)
+            out.append((key, state, info))
+        self._replace_dead_workers()
+        return out
+
+    def _replace_dead_workers(self) -> None:
+        alive = [p for p in self.workers if p.is_alive()]
+        if len(alive) < len(self.workers) and self.inbox is not None:
+            log.warning("fleet %s: %d worker(s) died; starting replacements", self.spec.name,
+                        len(self.workers) - len(alive))
+            env = self.spec.environment()
+            for _ in range(len(self.workers) - len(alive)):
+                p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server),
+                                            name=f"ai-scheduler-{self.spec.name}", daemon=False)
+                p.start()
+                alive.append(p)
+        self.workers = alive
+
+    def end(self) -> None:
+        if self.inbox is None:
+            return
+        for _ in self.workers:
+            self.inbox.put(None)
+        for p in self.workers:
+            p.join()
+        self.workers = []
+
+    def terminate(self) -> None:
+        for p in self.workers:
+            if p.is_alive():
+                p.terminate()
+        for p in self.workers:
+            p.join(timeout=5)
+        self.workers = []

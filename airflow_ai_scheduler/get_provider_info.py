@@ -1,0 +1,117 @@
+"""Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
+
+Kept as a literal (as Airflow's own providers generate it from provider.yaml); a test asserts the config
+defaults here equal :data:`airflow_ai_scheduler.config.CONFIG_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "airflow-ai-scheduler",
+        "name": "AI Scheduler",
+        "description": "Cost-aware planning of Airflow tasks onto spot and on-demand fleets "
+                       "(greedy, CP-SAT and LLM planners), with a history of what every task cost.",
+        "versions": ["0.1.0"],
+        "executors": ["airflow_ai_scheduler.airflow.executor.AiSchedulerExecutor"],
+        "operators": [{"integration-name": "AI Scheduler",
+                       "python-modules": ["airflow_ai_scheduler.airflow.operator"]}],
+        "db-managers": ["airflow_ai_scheduler.history.db_manager.AiSchedulerDBManager"],
+        "plugins": [{"name": "ai_scheduler", "plugin-class": "airflow_ai_scheduler.airflow.plugin.AiSchedulerPlugin"}],
+        "cli": ["airflow_ai_scheduler.airflow.cli.get_ai_scheduler_cli_commands"],
+        "config": {
+            "ai_scheduler": {
+                "description": "Cost-aware planning and routing of tasks to spot and on-demand fleets.",
+                "options": {
+                    "planner": {
+                        "description": "Planner for DAG runs: greedy (fast list scheduling), optimal (OR-Tools "
+                                       "CP-SAT) or llm (an LLM through an Airflow connection, validated and "
+                                       "repaired by CP-SAT).",
+                        "version_added": "0.1.0", "type": "string", "example": "llm", "default": "optimal",
+                    },
+                    "planner_time_limit_seconds": {
+                        "description": "Time limit of the CP-SAT solver per plan (and per LLM-plan repair).",
+                        "version_added": "0.1.0", "type": "float", "example": "30", "default": "10",
+                    },
+                    "plan_wait_seconds": {
+                        "description": "How long a queued task waits for its run's plan before the greedy plan "
+                                       "(made first, in milliseconds) is used.",
+                        "version_added": "0.1.0", "type": "float", "example": "2", "default": "5",
+                    },
+                    "fleets": {
+                        "description": "Fleets as inline JSON: a list of {name, provider, region, instance_type, "
+                                       "tier, slots, backend, options, price_per_hour, ...}. Empty: two local "
+                                       "process pools (local-spot, local-on-demand).",
+                        "version_added": "0.1.0", "type": "string",
+                        "example": '[{"name": "spot", "provider": "aws", "region": "us-east-1", '
+                                   '"instance_type": "m6i.xlarge", "tier": "spot", "slots": 8}]',
+                        "default": "",
+                    },
+                    "fleets_file": {
+                        "description": "Path of a YAML or JSON file with the fleets (used when fleets is empty).",
+                        "version_added": "0.1.0", "type": "string", "example": "/opt/airflow/fleets.yaml",
+                        "default": "",
+                    },
+                    "default_duration_hours": {
+                        "description": "Expected runtime of a task with no history and no duration hint.",
+                        "version_added": "0.1.0", "type": "float", "example": "0.5", "default": "0.1",
+                    },
+                    "history_lookback_runs": {
+                        "description": "How many recent successful tries per task feed its runtime mean and spread.",
+                        "version_added": "0.1.0", "type": "integer", "example": "50", "default": "20",
+                    },
+                    "cost_weight": {
+                        "description": "Objective weight per expected USD.",
+                        "version_added": "0.1.0", "type": "float", "example": "1.0", "default": "1.0",
+                    },
+                    "tardiness_weight": {
+                        "description": "Objective weight per priority-weighted hour past a deadline.",
+                        "version_added": "0.1.0", "type": "float", "example": "100", "default": "10.0",
+                    },
+                    "risk_weight": {
+                        "description": "Objective weight per priority-weighted probability of missing a deadline "
+                                       "or being interrupted.",
+                        "version_added": "0.1.0", "type": "float", "example": "5", "default": "1.0",
+                    },
+                    "catalog_path": {
+                        "description": "A price catalog CSV written by `ai-scheduler prices refresh`; empty: "
+                                       "the bundled snapshot.",
+                        "version_added": "0.1.0", "type": "string", "example": "/opt/airflow/prices.csv",
+                        "default": "",
+                    },
+                    "llm_conn_id": {
+                        "description": "Airflow connection (type pydanticai) of the LLM planner; its password is "
+                                       "the API key.",
+                        "version_added": "0.1.0", "type": "string", "example": "gemini", "default": "pydanticai_default",
+                    },
+                    "llm_model": {
+                        "description": "Model of the LLM planner, e.g. google:gemini-2.5-flash; empty: the "
+                                       "connection's.",
+                        "version_added": "0.1.0", "type": "string", "example": "google:gemini-2.5-pro", "default": "",
+                    },
+                    "llm_timeout_seconds": {
+                        "description": "Overall time limit of one LLM planning call, retries included; then the "
+                                       "solver plans.",
+                        "version_added": "0.1.0", "type": "float", "example": "30", "default": "60",
+                    },
+                    "spot_policy": {
+                        "description": "What to do after a spot preemption: a built-in policy name "
+                                       "(safe_uniform_progress, uniform_progress, greedy, on_demand, spot_only) or "
+                                       "an import path of your own SpotPolicy.",
+                        "version_added": "0.1.0", "type": "string", "example": "greedy",
+                        "default": "safe_uniform_progress",
+                    },
+                    "preemption_retries": {
+                        "description": "Relaunches after spot preemptions, separate from the task's own retries.",
+                        "version_added": "0.1.0", "type": "integer", "example": "5", "default": "3",
+                    },
+                    "max_hold_seconds": {
+                        "description": "Longest a queued task is held for its planned start time (a cheaper "
+                                       "price window) before it is released anyway.",
+                        "version_added": "0.1.0", "type": "float", "example": "3600", "default": "300",
+                    },
+                },
+            },
+        },
+    }
