@@ -324,6 +324,10 @@ def json_path(loc: tuple[Any, ...]) -> str:
 def _problems_from(err: ValidationError, data: Any) -> list[Problem]:
     problems = []
     for e in err.errors(include_url=False):
+        inner = (e.get("ctx") or {}).get("error")
+        if isinstance(inner, ManifestError):  # graph checks report their own paths
+            problems.extend(inner.problems)
+            continue
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         msg = e["msg"]
         if len(loc) >= 2 and loc[0] == "jobs" and isinstance(loc[1], int):

@@ -1,0 +1,17 @@
+"""Shared fixtures. Factories live in factories.py (tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import pytest
+from factories import offer
+
+from airflow_ai_scheduler.models import Offer
+
+
+@pytest.fixture
+def basic_offers() -> list[Offer]:
+    return [
+        offer("od", "on-demand", 1.0),
+        offer("spot", "spot", 0.3, lam=0.1),
+        offer("spot-eu", "spot", 0.25, region="eu-west-1", lam=0.2),
+    ]
