@@ -47,6 +47,7 @@ class AiSchedulerExecutor(BaseExecutor):
         self._launched: dict[Any, dict[str, Any]] = {}
         self._routes: dict[Any, str] = {}
         self._last_refresh = 0.0
+        self._operator_runs: set[tuple[str, str]] = set()  # runs planned by a PlanPlacementOperator
 
     # -- configuration ------------------------------------------------------------------------------
     def _opt(self, key: str) -> str:
@@ -78,6 +79,7 @@ class AiSchedulerExecutor(BaseExecutor):
 
             catalog = load_catalog(self._opt("catalog_path"))
         self.offers = fleet_offers(specs, catalog)
+        self.fleet_specs = {s.name: s for s in specs}
         self.price_of = {o.offer_id: o.price_per_hour for o in self.offers}
         server = get_execution_api_server_url(self.conf)
         self.fleets = {s.name: make_backend(s, server=server) for s in specs}
@@ -114,6 +116,8 @@ class AiSchedulerExecutor(BaseExecutor):
         ti = getattr(workload, "ti", None)
         if ti is not None and hasattr(ti, "run_id"):
             self._first_seen.setdefault(workload.key, time.monotonic())
+            if _is_planner_task(ti):
+                self._operator_runs.add((ti.dag_id, ti.run_id))
             if self.planning is not None:
                 self.planning.request(ti.dag_id, ti.run_id)
 
@@ -138,6 +142,9 @@ class AiSchedulerExecutor(BaseExecutor):
         ti = workload.ti
         waited = now_mono - self._first_seen.setdefault(key, now_mono)
         rp = self.planning.get(ti.dag_id, ti.run_id)
+        if (ti.dag_id, ti.run_id) in self._operator_runs and not _is_planner_task(ti) and (
+                rp is None or rp.source != "operator") and waited < max(self.plan_wait, 60.0):
+            return None  # the run's PlanPlacementOperator plan is being loaded
         if rp is None or (not rp.final and waited < self.plan_wait):
             return self.default_fleet if waited >= max(self.plan_wait, 60.0) else None
         placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)
@@ -165,7 +172,8 @@ class AiSchedulerExecutor(BaseExecutor):
                     str(workload.ti.id), self.jwt_generator)})
             self.running.add(key)
             self._launched[key] = {"fleet": fleet_name, "start": datetime.now(timezone.utc),
-                                   "price": self.price_of.get(fleet_name, 0.0)}
+                                   "price": self.price_of.get(fleet_name, 0.0),
+                                   "planner_task": _is_planner_task(getattr(workload, "ti", None))}
             self.fleets[fleet_name].submit(workload)
             self.log.info("routed %s to fleet %s (held %.1f s)", key, fleet_name, held)
 
@@ -182,10 +190,14 @@ class AiSchedulerExecutor(BaseExecutor):
 
     def _finished(self, key: Any, fleet: str) -> None:
         launch = self._launched.pop(key, None)
-        if launch is None or self.history is None or not hasattr(key, "task_id"):
+        if launch is None or not hasattr(key, "task_id"):
+            return
+        if launch.get("planner_task"):
+            self.planning.adopt_operator_plan(key.dag_id, key.run_id)
+        if self.history is None:
             return
         launch["end"] = datetime.now(timezone.utc)
-        self.planning.submit(_record_try, self.history, self.planning, key, launch)
+        self.planning.submit(_record_try, self.history, self.planning, key, launch, self.fleet_specs)
 
     def _refresh_held(self) -> None:
         """Keep held task instances from being failed as 'stuck in queued' while they wait on purpose."""
@@ -216,6 +228,12 @@ class AiSchedulerExecutor(BaseExecutor):
 
 # -- background work (planner thread) ---------------------------------------------------------------
 
+def _is_planner_task(ti: Any) -> bool:
+    from airflow_ai_scheduler.airflow.operator import PLANNER_MARKER
+
+    return bool(ti is not None and (getattr(ti, "executor_config", None) or {}).get(PLANNER_MARKER))
+
+
 def _session_scope() -> Any:
     from airflow.utils.session import create_session
 
@@ -232,7 +250,7 @@ def _touch_queued(ti_ids: list[Any]) -> None:
                         .values(queued_dttm=timezone.utcnow()).execution_options(synchronize_session=False))
 
 
-def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any]) -> None:
+def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], specs: dict[str, Any]) -> None:
     from airflow_ai_scheduler.airflow.recording import record_try
 
-    record_try(store, planning, key, launch, _session_scope)
+    record_try(store, planning, key, launch, _session_scope, specs)

@@ -29,6 +29,7 @@ class RunPlan:
     published: float = field(default_factory=time.monotonic)
     placements: dict[str, Placement] = field(default_factory=dict)
     manifest: Manifest | None = None
+    source: str = "executor"  # executor | operator | stored
 
     def __post_init__(self) -> None:
         self.placements = self.plan.placement_map
@@ -72,6 +73,10 @@ class PlanningService:
                 return
             self._pending[key] = self._pool.submit(self._plan_run, dag_id, run_id, replan)
 
+    def adopt_operator_plan(self, dag_id: str, run_id: str) -> None:
+        """Load the plan a PlanPlacementOperator pushed to XCom for this run (background)."""
+        self._pool.submit(self._load_operator_plan, dag_id, run_id)
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         """Run other slow work (history writes) on the planner thread."""
         return self._pool.submit(fn, *args)
@@ -102,7 +107,7 @@ class PlanningService:
             stored = self._safe(lambda: self.store.latest_plan(dag_id, run_id))
             if stored is not None:
                 log.info("using the stored plan of %s/%s", dag_id, run_id)
-                self._publish(key, RunPlan(plan=getattr(stored, "plan", stored), final=True))
+                self._publish(key, RunPlan(plan=getattr(stored, "plan", stored), final=True, source="stored"))
                 return
         manifest = self.manifest_for(dag_id, run_id)
         if manifest is None:
@@ -130,6 +135,29 @@ class PlanningService:
             self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, manifest))
         log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
                  len(plan.placements), plan.objective.cost)
+
+    def _load_operator_plan(self, dag_id: str, run_id: str) -> None:
+        try:
+            from airflow.models.xcom import XComModel
+            from sqlalchemy import select
+
+            from airflow_ai_scheduler.airflow.operator import PLAN_XCOM_KEY
+            from airflow_ai_scheduler.models import load_plan
+
+            assert self._session_scope is not None
+            with self._session_scope() as session:
+                raw = session.scalar(select(XComModel.value).where(
+                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == PLAN_XCOM_KEY))
+            if raw is None:
+                log.warning("no %s XCom for %s/%s; keeping the executor's plan", PLAN_XCOM_KEY, dag_id, run_id)
+                return
+            plan = load_plan(raw)  # a dict (Execution API writes JSON) or its JSON text
+            self._publish((dag_id, run_id), RunPlan(plan=plan, final=True, source="operator"))
+            if self.store is not None:
+                self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, None))
+            log.info("routing %s/%s by the PlanPlacementOperator's plan (%s)", dag_id, run_id, plan.planner)
+        except Exception:
+            log.exception("could not load the operator's plan for %s/%s", dag_id, run_id)
 
     def manifest_for(self, dag_id: str, run_id: str) -> Manifest | None:
         from airflow_ai_scheduler.airflow.manifest import build_manifest, collect_run

@@ -1,0 +1,69 @@
+"""One history row per finished task try, written on the planner thread (never in the scheduler loop).
+
+The runtime comes from the task instance's own start/end dates (what the task runner reported), the price
+from the moment of launch (never today's catalog: SkyPilot #2780), the planned numbers from the run's plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from airflow_ai_scheduler.airflow.manifest import job_id_for
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {"success": "success", "failed": "failed", "up_for_retry": "failed", "upstream_failed": "upstream_failed",
+            "preempted": "preempted"}
+
+
+def _ti_facts(key: Any, session_scope: Any) -> dict[str, Any]:
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    with session_scope() as session:
+        row = session.execute(select(TaskInstance.state, TaskInstance.start_date, TaskInstance.end_date,
+                                     TaskInstance.hostname).where(
+            TaskInstance.dag_id == key.dag_id, TaskInstance.task_id == key.task_id,
+            TaskInstance.run_id == key.run_id, TaskInstance.map_index == key.map_index)).first()
+    if row is None:
+        return {}
+    state = row[0].value if hasattr(row[0], "value") else row[0]
+    return {"state": state, "start": row[1], "end": row[2], "hostname": row[3]}
+
+
+def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement: Any, fleet_spec: Any) -> dict[str, Any]:
+    """The history row's fields (pure: tested without a database)."""
+    start: datetime = facts.get("start") or launch["start"]
+    end: datetime = facts.get("end") or launch["end"]
+    runtime = max(0.0, (end - start).total_seconds())
+    outcome = launch.get("outcome") or OUTCOMES.get(str(facts.get("state")), "failed")
+    price = float(launch.get("price") or 0.0)
+    return {
+        "dag_id": key.dag_id, "task_id": key.task_id, "run_id": key.run_id, "map_index": key.map_index,
+        "try_number": key.try_number, "fleet": launch.get("fleet"),
+        "provider": getattr(fleet_spec, "provider", None), "region": getattr(fleet_spec, "region", None),
+        "instance_type": getattr(fleet_spec, "instance_type", None), "tier": getattr(fleet_spec, "tier", None),
+        "planned_start": getattr(placement, "start_time", None),
+        "planned_end": getattr(placement, "expected_end_time", None),
+        "planned_cost": getattr(placement, "estimated_cost", None),
+        "actual_start": start, "actual_end": end, "runtime_seconds": runtime,
+        "price_per_hour_at_launch": price, "actual_cost": round(runtime / 3600.0 * price, 8),
+        "outcome": outcome, "hostname": facts.get("hostname"),
+    }
+
+
+def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], session_scope: Any,
+               fleet_specs: dict[str, Any] | None = None) -> None:
+    try:
+        facts = _ti_facts(key, session_scope)
+    except Exception as exc:  # the metadata DB hiccupped: record what the executor saw
+        log.warning("could not read task instance %s for history: %s", key, exc)
+        facts = {}
+    rp = planning.get(key.dag_id, key.run_id) if planning is not None else None
+    placement = None
+    if rp is not None:
+        placement = rp.placements.get(job_id_for(key.task_id, key.map_index)) or rp.placements.get(key.task_id)
+    spec = (fleet_specs or {}).get(launch.get("fleet"))
+    store.record(build_try(key, launch, facts, placement, spec))
