@@ -145,6 +145,8 @@ class AiSchedulerExecutor(BaseExecutor):
         if (ti.dag_id, ti.run_id) in self._operator_runs and not _is_planner_task(ti) and (
                 rp is None or rp.source != "operator") and waited < max(self.plan_wait, 60.0):
             return None  # the run's PlanPlacementOperator plan is being loaded
+        if rp is None and self.planning.failed(ti.dag_id, ti.run_id):
+            return self.default_fleet
         if rp is None or (not rp.final and waited < self.plan_wait):
             return self.default_fleet if waited >= max(self.plan_wait, 60.0) else None
         placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)

@@ -56,6 +56,7 @@ class PlanningService:
         self.store = store
         self._plans: dict[tuple[str, str], RunPlan] = {}
         self._pending: dict[tuple[str, str], Future] = {}
+        self._failed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-planner")
 
@@ -63,6 +64,10 @@ class PlanningService:
     def get(self, dag_id: str, run_id: str) -> RunPlan | None:
         with self._lock:
             return self._plans.get((dag_id, run_id))
+
+    def failed(self, dag_id: str, run_id: str) -> bool:
+        """Planning this run failed: its tasks go to the default fleet rather than wait."""
+        return (dag_id, run_id) in self._failed
 
     def request(self, dag_id: str, run_id: str, *, replan: bool = False) -> None:
         key = (dag_id, run_id)
@@ -96,6 +101,7 @@ class PlanningService:
             self._plan_run_inner(dag_id, run_id, replan)
         except Exception:  # never let planning take the scheduler down; tasks fall back to a default fleet
             log.exception("planning DAG run %s/%s failed", dag_id, run_id)
+            self._failed.add((dag_id, run_id))
 
     def _plan_run_inner(self, dag_id: str, run_id: str, replan: bool) -> None:
         from airflow_ai_scheduler.planning.base import get_planner

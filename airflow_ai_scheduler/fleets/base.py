@@ -107,11 +107,12 @@ def load_fleets(inline: str = "", path: str = "") -> list[FleetSpec]:
 
 def fleet_offers(fleets: Sequence[FleetSpec], catalog: Any | None = None) -> list[Offer]:
     """One offer per fleet (offerId = fleet name), priced from the catalog unless the fleet says."""
-    if catalog is None:
+    complete = all(f.price_per_hour is not None and f.vcpus and f.memory_gib for f in fleets)
+    if catalog is None and not complete:
         from airflow_ai_scheduler.catalog import bundled_catalog
 
         catalog = bundled_catalog()
-    by_key = {(o.provider, o.region, o.instance_type, o.tier): o for o in catalog.offers()}
+    by_key = {(o.provider, o.region, o.instance_type, o.tier): o for o in catalog.offers()} if catalog else {}
     offers = []
     for f in fleets:
         base = by_key.get((f.provider, f.region, f.instance_type, f.tier))
