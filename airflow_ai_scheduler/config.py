@@ -26,4 +26,5 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "spot_policy": "safe_uniform_progress",
     "preemption_retries": "3",
     "max_hold_seconds": "300",
+    "checkpoint_dir": "",
 }

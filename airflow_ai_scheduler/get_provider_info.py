@@ -111,6 +111,12 @@ def get_provider_info() -> dict:
                                        "price window) before it is released anyway.",
                         "version_added": "0.1.0", "type": "float", "example": "3600", "default": "300",
                     },
+                    "checkpoint_dir": {
+                        "description": "Where Checkpoint blobs go: a local folder or an object-storage URL "
+                                       "(s3://bucket/prefix). Empty: $AIRFLOW_HOME/ai_scheduler/checkpoints.",
+                        "version_added": "0.1.0", "type": "string", "example": "s3://my-bucket/checkpoints",
+                        "default": "",
+                    },
                 },
             },
         },

@@ -48,6 +48,8 @@ class AiSchedulerExecutor(BaseExecutor):
         self._routes: dict[Any, str] = {}
         self._last_refresh = 0.0
         self._operator_runs: set[tuple[str, str]] = set()  # runs planned by a PlanPlacementOperator
+        self._workloads: dict[Any, Any] = {}  # running task workloads, kept for relaunch after preemption
+        self.preemption: Any = None
 
     # -- configuration ------------------------------------------------------------------------------
     def _opt(self, key: str) -> str:
@@ -98,6 +100,11 @@ class AiSchedulerExecutor(BaseExecutor):
         )
         self.history = self._make_history_store()
         self.planning = PlanningService(self.offers, settings, session_scope=_session_scope, store=self.history)
+        from airflow_ai_scheduler.airflow.preemption import PreemptionHandler
+        from airflow_ai_scheduler.recovery import get_policy
+
+        self.preemption = PreemptionHandler(self, get_policy(self._opt("spot_policy")),
+                                            int(self._float("preemption_retries")))
         self.log.info("AiSchedulerExecutor started: fleets %s, planner %s",
                       ", ".join(f"{s.name}({s.tier}, {s.slots} slots)" for s in specs), settings.planner)
 
@@ -173,22 +180,45 @@ class AiSchedulerExecutor(BaseExecutor):
                 workload = workload.model_copy(update={"token": type(workload).generate_token(
                     str(workload.ti.id), self.jwt_generator)})
             self.running.add(key)
-            self._launched[key] = {"fleet": fleet_name, "start": datetime.now(timezone.utc),
-                                   "price": self.price_of.get(fleet_name, 0.0),
-                                   "planner_task": _is_planner_task(getattr(workload, "ti", None))}
-            self.fleets[fleet_name].submit(workload)
+            self._launch(key, workload, fleet_name)
             self.log.info("routed %s to fleet %s (held %.1f s)", key, fleet_name, held)
+
+    def _launch(self, key: Any, workload: Any, fleet_name: str) -> None:
+        self._launched[key] = {"fleet": fleet_name, "start": datetime.now(timezone.utc),
+                               "price": self.price_of.get(fleet_name, 0.0),
+                               "planner_task": _is_planner_task(getattr(workload, "ti", None))}
+        if hasattr(workload, "ti"):
+            self._workloads[key] = workload
+        self.fleets[fleet_name].submit(workload)
 
     def sync(self) -> None:
         try:
+            from airflow_ai_scheduler.fleets.local import PREEMPTED
+
             for name, fleet in self.fleets.items():
                 for key, state, info in fleet.poll():
+                    if state == PREEMPTED:
+                        self._preempted(key, info)
+                        continue
                     self.change_state(key, state, info, remove_running=str(state) != "running")
                     if str(state) != "running":
+                        self._workloads.pop(key, None)
                         self._finished(key, name)
+            if self.preemption is not None:
+                for key, workload, fleet in self.preemption.relaunch_due():
+                    fresh = workload.model_copy(update={"token": type(workload).generate_token(
+                        str(workload.ti.id), self.jwt_generator)})
+                    self._launch(key, fresh, fleet)
             self._refresh_held()
         except Exception:  # an exception here would kill the scheduler
             self.log.exception("AiSchedulerExecutor.sync failed; continuing")
+
+    def _preempted(self, key: Any, info: Any) -> None:
+        launch = self._launched.pop(key, None) or {"start": datetime.now(timezone.utc), "fleet": None}
+        if self.history is not None and launch.get("fleet"):
+            launch = {**launch, "end": datetime.now(timezone.utc), "outcome": "preempted"}
+            self.planning.submit(_record_try, self.history, self.planning, key, launch, self.fleet_specs)
+        self.preemption.on_preempted(key, launch, self._workloads.get(key), info)
 
     def _finished(self, key: Any, fleet: str) -> None:
         launch = self._launched.pop(key, None)
@@ -250,6 +280,18 @@ def _touch_queued(ti_ids: list[Any]) -> None:
     with _session_scope() as session:
         session.execute(update(TaskInstance).where(TaskInstance.id.in_(ti_ids), TaskInstance.state == "queued")
                         .values(queued_dttm=timezone.utcnow()).execution_options(synchronize_session=False))
+
+
+def _requeue_ti(ti_id: Any) -> None:
+    """Put a preempted task instance back to QUEUED so the Execution API lets its relaunch start."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils import timezone
+    from sqlalchemy import update
+
+    with _session_scope() as session:
+        session.execute(update(TaskInstance).where(TaskInstance.id == ti_id, TaskInstance.state == "running")
+                        .values(state="queued", queued_dttm=timezone.utcnow(), pid=None)
+                        .execution_options(synchronize_session=False))
 
 
 def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], specs: dict[str, Any]) -> None:

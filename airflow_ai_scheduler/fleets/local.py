@@ -16,12 +16,20 @@ from multiprocessing import SimpleQueue
 from typing import Any
 
 from airflow_ai_scheduler.fleets.base import FleetSpec
+from airflow_ai_scheduler.fleets.preemption import PreemptionInjector
 
 log = logging.getLogger(__name__)
 
 
+#: the worker's first message about a workload: (key, STARTED, pid)
+STARTED = "__started__"
+#: the fleet's report of a workload whose capacity it took away: (key, PREEMPTED, detail)
+PREEMPTED = "preempted"
+
+
 def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, server: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # like LocalExecutor: let running tasks finish
+    os.setpgrp()  # a preemption kills this worker and the task processes it forks, together
     os.environ.update(env)
     from airflow.executors.base_executor import BaseExecutor
 
@@ -40,6 +48,7 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
             return
         if workload is None:
             return
+        outbox.put((workload.key, STARTED, os.getpid()))
         if getattr(workload, "running_state", None) is not None:
             outbox.put((workload.key, workload.running_state, None))
         try:
@@ -61,6 +70,8 @@ class LocalProcessFleet:
         self.outbox: SimpleQueue | None = None
         self.workers: list[multiprocessing.Process] = []
         self.in_flight: set[Any] = set()
+        self.pids: dict[Any, int] = {}
+        self.injector = PreemptionInjector(spec.options) if spec.tier == "spot" else None
 
     def start(self) -> None:
         self.inbox, self.outbox = SimpleQueue(), SimpleQueue()
@@ -72,7 +83,12 @@ class LocalProcessFleet:
             self.workers.append(p)
 
     def free_slots(self) -> int:
+        if self.injector is not None and not self.injector.available():
+            return 0  # no spot capacity to be had right now
         return self.spec.slots - len(self.in_flight)
+
+    def spot_available(self) -> bool:
+        return self.injector is None or self.injector.available()
 
     def submit(self, workload: Any) -> None:
         assert self.inbox is not None, "fleet not started"
@@ -83,11 +99,46 @@ class LocalProcessFleet:
         out = []
         while self.outbox is not None and not self.outbox.empty():
             key, state, info = self.outbox.get()
+            if state == STARTED:
+                self.pids[key] = info
+                if self.injector is not None:
+                    self.injector.started(key)
+                continue
             if str(state) != "running":
-                self.in_flight.discard(key)
+                if key not in self.in_flight:
+                    continue  # already reported as preempted
+                self._forget(key)
             out.append((key, state, info))
+        out.extend(self._inject_preemptions())
         self._replace_dead_workers()
         return out
+
+    def _forget(self, key: Any) -> None:
+        self.in_flight.discard(key)
+        self.pids.pop(key, None)
+        if self.injector is not None:
+            self.injector.finished(key)
+
+    def _inject_preemptions(self) -> list[tuple[Any, Any, Any]]:
+        if self.injector is None or not self.injector.enabled:
+            return []
+        out = []
+        for key in list(self.pids):
+            if self.injector.due(key):
+                self.preempt(key)
+                out.append((key, PREEMPTED, f"spot capacity lost on fleet {self.spec.name}"))
+        return out
+
+    def preempt(self, key: Any) -> None:
+        """Take the capacity away: kill the worker running ``key`` and every process it started."""
+        pid = self.pids.get(key)
+        self._forget(key)
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError) as exc:
+            log.warning("fleet %s: could not kill worker %s of %s: %s", self.spec.name, pid, key, exc)
 
     def _replace_dead_workers(self) -> None:
         alive = [p for p in self.workers if p.is_alive()]
