@@ -37,6 +37,8 @@ class FleetSpec(BaseModel):
     backend: Literal["local"] = "local"
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
     price_per_hour: float | None = Field(None, ge=0, description="override the catalog price")
+    price_schedule: list[dict[str, Any]] | None = Field(
+        None, description='time-varying price [{"from": ISO time, "price_per_hour": x}], e.g. a cheap night window')
     interruption_rate_per_hour: float | None = Field(None, ge=0, description="override the catalog's λ")
     vcpus: float | None = Field(None, gt=0)
     memory_gib: float | None = Field(None, gt=0)
@@ -129,6 +131,8 @@ def fleet_offers(fleets: Sequence[FleetSpec], catalog: Any | None = None) -> lis
             interruption_rate_per_hour=(f.interruption_rate_per_hour if f.interruption_rate_per_hour is not None
                                         else (base.interruption_rate_per_hour if base else 0.0)),
             capacity=f.slots,
+            price_schedule=[{"from": p["from"], "pricePerHour": p.get("price_per_hour", p.get("pricePerHour"))}
+                            for p in f.price_schedule] if f.price_schedule else None,
         ))
     return offers
 
