@@ -26,7 +26,7 @@ def fit_problem(job: Job, offer: Offer) -> str | None:
         return f"{offer.memory_gib:g} GiB < {r.memory_gib:g} GiB required"
     if offer.gpus < r.gpus:
         return f"{offer.gpus} GPUs < {r.gpus} required"
-    if r.gpu_type and r.gpus > 0 and (offer.gpu_type or "").lower() != r.gpu_type.lower():
+    if r.gpu_type and r.gpus > 0 and not _gpu_matches(offer.gpu_type, r.gpu_type):
         return f"GPU type {offer.gpu_type!r} is not {r.gpu_type!r}"
     if job.allowed_providers is not None and offer.provider not in job.allowed_providers:
         return f"provider {offer.provider!r} not in allowedProviders {job.allowed_providers}"
@@ -37,6 +37,14 @@ def fit_problem(job: Job, offer: Offer) -> str | None:
     if job.allowed_tiers is not None and offer.tier not in job.allowed_tiers:
         return f"tier {offer.tier!r} not in allowedTiers {job.allowed_tiers}"
     return None
+
+
+def _gpu_matches(offered: str | None, wanted: str) -> bool:
+    """``A100`` is served by ``A100`` and ``A100-80GB`` (same chip, more memory); case-insensitive."""
+    if not offered:
+        return False
+    o, w = offered.lower(), wanted.lower()
+    return o == w or o.startswith(w + "-")
 
 
 def _price_range(offer: Offer) -> tuple[float, float]:

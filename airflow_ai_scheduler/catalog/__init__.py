@@ -1,0 +1,174 @@
+"""Prices: the bundled snapshot of AWS, GCP and Azure on-demand and spot prices, and refreshed copies of it.
+
+The snapshot (``data/offers.csv``, sources in ``data/PROVENANCE.md``) is read lazily, once. Logic is plain
+functions over its rows: :meth:`Catalog.query` filters them, :meth:`Catalog.offers` turns them into the
+manifest's :class:`~airflow_ai_scheduler.models.Offer` objects. Live fetchers (``catalog.fetchers``) build
+refreshed catalogs with the same columns; :func:`load_catalog` reads one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from airflow_ai_scheduler.exceptions import CatalogError
+from airflow_ai_scheduler.models import Offer
+from airflow_ai_scheduler.planning.candidates import _gpu_matches as gpu_matches
+
+BUNDLED_PATH = Path(__file__).parent / "data" / "offers.csv"
+COLUMNS = ("provider", "region", "instance_type", "vcpus", "memory_gib", "gpu_name", "gpu_count",
+           "on_demand_usd_per_hour", "spot_usd_per_hour", "interruption_band", "source", "as_of")
+
+#: AWS Spot Advisor "frequency of interruption" bands (share of instances interrupted in a month), by
+#: the band's midpoint (25 % for the open-ended top band).
+BAND_MONTHLY_FREQUENCY = {"<5%": 0.025, "5-10%": 0.075, "10-15%": 0.125, "15-20%": 0.175, ">20%": 0.25}
+#: For spot rows with no published band (GCP, Azure, a few AWS types) we assume the worst AWS band:
+#: GCP and Azure publish no per-type rate, and under-estimating interruptions is the costly mistake.
+UNKNOWN_BAND = ">20%"
+HOURS_PER_MONTH = 730.0
+
+
+def interruption_rate(band: str | None) -> float:
+    """Poisson rate λ (per hour) implied by a monthly interruption frequency f: λ = −ln(1 − f) / 730."""
+    f = BAND_MONTHLY_FREQUENCY.get((band or "").strip() or UNKNOWN_BAND, BAND_MONTHLY_FREQUENCY[UNKNOWN_BAND])
+    return -math.log1p(-f) / HOURS_PER_MONTH
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    provider: str
+    region: str
+    instance_type: str
+    vcpus: float
+    memory_gib: float
+    gpu_type: str | None
+    gpus: int
+    on_demand_usd_per_hour: float
+    spot_usd_per_hour: float | None
+    interruption_band: str | None
+    source: str = ""
+    as_of: str = ""
+
+    @property
+    def has_spot(self) -> bool:
+        """Spot is usable: priced, and below on-demand (equal means capped or unavailable)."""
+        return self.spot_usd_per_hour is not None and self.spot_usd_per_hour < self.on_demand_usd_per_hour
+
+    def to_csv(self) -> dict[str, str]:
+        d = asdict(self)
+        return {"provider": self.provider, "region": self.region, "instance_type": self.instance_type,
+                "vcpus": f"{self.vcpus:g}", "memory_gib": f"{self.memory_gib:g}", "gpu_name": self.gpu_type or "",
+                "gpu_count": str(self.gpus or ""), "on_demand_usd_per_hour": f"{self.on_demand_usd_per_hour:g}",
+                "spot_usd_per_hour": "" if self.spot_usd_per_hour is None else f"{self.spot_usd_per_hour:g}",
+                "interruption_band": self.interruption_band or "", "source": d["source"], "as_of": d["as_of"]}
+
+
+def _float(value: str, path: Path, line: int, column: str) -> float | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise CatalogError(f"{path}:{line}: column {column!r} is not a number: {value!r}") from None
+
+
+def read_rows(path: Path) -> list[CatalogRow]:
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(COLUMNS[:9]) - set(reader.fieldnames or ())
+            if missing:
+                raise CatalogError(f"{path}: missing columns {sorted(missing)}")
+            rows = []
+            for line, r in enumerate(reader, start=2):
+                od = _float(r["on_demand_usd_per_hour"], path, line, "on_demand_usd_per_hour")
+                vcpus = _float(r["vcpus"], path, line, "vcpus")
+                mem = _float(r["memory_gib"], path, line, "memory_gib")
+                if od is None or vcpus is None or mem is None:
+                    raise CatalogError(f"{path}:{line}: vcpus, memory_gib and on_demand_usd_per_hour are required")
+                rows.append(CatalogRow(
+                    provider=r["provider"].strip(), region=r["region"].strip(),
+                    instance_type=r["instance_type"].strip(), vcpus=vcpus, memory_gib=mem,
+                    gpu_type=(r.get("gpu_name") or "").strip() or None,
+                    gpus=int(_float(r.get("gpu_count", ""), path, line, "gpu_count") or 0),
+                    on_demand_usd_per_hour=od,
+                    spot_usd_per_hour=_float(r["spot_usd_per_hour"], path, line, "spot_usd_per_hour"),
+                    interruption_band=(r.get("interruption_band") or "").strip() or None,
+                    source=r.get("source", ""), as_of=r.get("as_of", ""),
+                ))
+    except OSError as exc:
+        raise CatalogError(f"cannot read price catalog {path}: {exc}") from None
+    return rows
+
+
+class Catalog:
+    def __init__(self, rows: Iterable[CatalogRow], path: Path | None = None) -> None:
+        self.rows = list(rows)
+        self.path = path
+        self._offers: dict[tuple, list[Offer]] = {}
+
+    def query(self, provider: str | None = None, region: str | None = None, tier: str | None = None,
+              gpu_type: str | None = None, min_vcpus: float = 0, min_memory_gib: float = 0,
+              min_gpus: int = 0) -> list[CatalogRow]:
+        out = []
+        for r in self.rows:
+            if provider and r.provider != provider:
+                continue
+            if region and region not in (r.region, f"{r.provider}:{r.region}"):
+                continue
+            if tier == "spot" and not r.has_spot:
+                continue
+            if gpu_type and not gpu_matches(r.gpu_type, gpu_type):
+                continue
+            if r.vcpus < min_vcpus or r.memory_gib < min_memory_gib or r.gpus < min_gpus:
+                continue
+            out.append(r)
+        return out
+
+    def offers(self, tiers: Sequence[str] = ("spot", "on-demand"), providers: Sequence[str] | None = None,
+               regions: Sequence[str] | None = None, capacity: int | None = None) -> list[Offer]:
+        """One offer per row and tier; offerId ``provider:region:instance_type:tier``."""
+        key = (tuple(tiers), tuple(providers or ()), tuple(regions or ()), capacity)
+        cached = self._offers.get(key)
+        if cached is not None:
+            return cached
+        out = []
+        for r in self.rows:
+            if providers and r.provider not in providers:
+                continue
+            if regions and r.region not in regions and f"{r.provider}:{r.region}" not in regions:
+                continue
+            for tier in tiers:
+                if tier == "spot" and not r.has_spot:
+                    continue
+                spot = tier == "spot"
+                out.append(Offer(
+                    offer_id=f"{r.provider}:{r.region}:{r.instance_type}:{tier}", provider=r.provider,
+                    region=r.region, instance_type=r.instance_type, vcpus=r.vcpus, memory_gib=r.memory_gib,
+                    gpus=r.gpus, gpu_type=r.gpu_type, tier=tier,  # type: ignore[arg-type]
+                    price_per_hour=r.spot_usd_per_hour if spot else r.on_demand_usd_per_hour,  # type: ignore[arg-type]
+                    interruption_rate_per_hour=interruption_rate(r.interruption_band) if spot else 0.0,
+                    capacity=capacity,
+                ))
+        self._offers[key] = out
+        return out
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    path = Path(path)
+    return Catalog(read_rows(path), path)
+
+
+@lru_cache(maxsize=1)
+def bundled_catalog() -> Catalog:
+    """The snapshot shipped with the package, read on first use."""
+    return load_catalog(BUNDLED_PATH)
+
+
+__all__ = ["BUNDLED_PATH", "Catalog", "CatalogRow", "bundled_catalog", "gpu_matches", "interruption_rate",
+           "load_catalog"]
