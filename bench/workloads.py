@@ -29,7 +29,7 @@ def _deps(shape: str, n: int, rng: random.Random) -> list[list[int]]:
             deps.append([])
             k = min(rng.randint(4, 20), n - len(deps) - 1)
             workers = list(range(len(deps), len(deps) + k))
-            deps.extend([[src]] for _ in workers)
+            deps.extend([src] for _ in workers)
             if len(deps) < n:
                 deps.append(workers or [src])
         return deps[:n]

@@ -1,0 +1,107 @@
+"""Planning benchmark: greedy and CP-SAT on generated workloads over the bundled catalog.
+
+    uv run python bench/planning.py                 # the full table (10 … 10,000 jobs)
+    uv run python bench/planning.py --sizes 10 100  # a quick look
+
+For each workload: Ω, expected cost, expected deadline misses and planning time of each planner, and for
+reference in the same run the all-on-demand cost, the per-job cheapest offer ignoring capacity (what a
+per-task optimizer picks) and the CP-SAT lower bound. Writes bench/results/planning.json and prints a
+Markdown table (paste it into bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from workloads import SHAPES, manifest  # noqa: E402
+
+from airflow_ai_scheduler.catalog import bundled_catalog  # noqa: E402
+from airflow_ai_scheduler.models import Manifest, Plan  # noqa: E402
+from airflow_ai_scheduler.planning.base import get_planner  # noqa: E402
+from airflow_ai_scheduler.planning.objective import Scorer, duration_sigma, miss_probability  # noqa: E402
+from airflow_ai_scheduler.planning.reference import on_demand_plan, per_job_cheapest  # noqa: E402
+from airflow_ai_scheduler.planning.validate import validate  # noqa: E402
+
+
+def expected_misses(m: Manifest, plan: Plan) -> float:
+    scorer = Scorer(m, m.offers or [])
+    total = 0.0
+    for jid, s in scorer.score_plan(plan).items():
+        d = scorer.deadline_h[jid]
+        if d is not None:
+            total += miss_probability(d - s.end, duration_sigma(scorer.jobs[jid], s.runtime))
+    return total
+
+
+def run_one(shape: str, n: int, cpsat_limit: float, with_cpsat: bool) -> dict:
+    offers = bundled_catalog().offers()
+    m = manifest(shape, n, offers)
+    row: dict = {"shape": shape, "jobs": n, "offers": len(m.offers or [])}
+    t = time.perf_counter()
+    greedy = get_planner("greedy").plan(m)
+    row["greedy"] = {"omega": greedy.objective.total, "cost": greedy.objective.cost,
+                     "misses": expected_misses(m, greedy), "seconds": time.perf_counter() - t,
+                     "valid": not validate(m, greedy, m.offers or [])}
+    if with_cpsat:
+        t = time.perf_counter()
+        opt = get_planner("optimal", time_limit_seconds=cpsat_limit).plan(m)
+        row["optimal"] = {"omega": opt.objective.total, "cost": opt.objective.cost,
+                          "misses": expected_misses(m, opt), "seconds": time.perf_counter() - t,
+                          "status": opt.status, "lower_bound": opt.lower_bound, "gap": opt.gap,
+                          "valid": not validate(m, opt, m.offers or [])}
+    od = on_demand_plan(m, m.offers or [])
+    cheap = per_job_cheapest(m, m.offers or [])
+    row["all_on_demand_cost"] = od.objective.cost if od else None
+    row["per_job_cheapest_cost"] = cheap.objective.cost if cheap else None
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    out = ["| workload | jobs | greedy Ω | greedy $ | greedy misses | greedy s | CP-SAT Ω | CP-SAT $ | CP-SAT misses "
+           "| CP-SAT s | bound | gap | status | all on-demand $ | per-job cheapest $ (capacity ignored) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        g, o = r["greedy"], r.get("optimal")
+        if o:
+            bound = "–" if o["lower_bound"] is None else f"{o['lower_bound']:.2f}"
+            gap = "–" if o["gap"] is None else f"{100 * o['gap']:.2f} %"
+            opt = (f"{o['omega']:.2f} | {o['cost']:.2f} | {o['misses']:.2f} | {o['seconds']:.1f} | {bound} | "
+                   f"{gap} | {o['status']}")
+        else:
+            opt = "– | – | – | – | – | – | not run"
+        out.append(f"| {r['shape']} | {r['jobs']} | {g['omega']:.2f} | {g['cost']:.2f} | {g['misses']:.2f} | "
+                   f"{g['seconds']:.2f} | {opt} | {r['all_on_demand_cost'] or 0:.2f} | "
+                   f"{r['per_job_cheapest_cost'] or 0:.2f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES))
+    ap.add_argument("--cpsat-limit", type=float, default=30.0)
+    ap.add_argument("--cpsat-max-jobs", type=int, default=1000, help="CP-SAT is run up to this size")
+    args = ap.parse_args()
+    rows = []
+    for n in args.sizes:
+        for shape in args.shapes:
+            row = run_one(shape, n, args.cpsat_limit, n <= args.cpsat_max_jobs)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "planning.json").write_text(json.dumps(
+        {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()}, "rows": rows},
+        indent=2))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
