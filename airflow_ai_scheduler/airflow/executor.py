@@ -99,6 +99,11 @@ class AiSchedulerExecutor(BaseExecutor):
                             risk=self._float("risk_weight")),
         )
         self.history = self._make_history_store()
+        self.history_writer: Any = None
+        if self.history is not None:
+            from airflow_ai_scheduler.history.store import ResilientHistoryWriter
+
+            self.history_writer = ResilientHistoryWriter(self.history)
         self.planning = PlanningService(self.offers, settings, session_scope=_session_scope, store=self.history)
         from airflow_ai_scheduler.airflow.preemption import PreemptionHandler
         from airflow_ai_scheduler.recovery import get_policy
@@ -217,7 +222,7 @@ class AiSchedulerExecutor(BaseExecutor):
         launch = self._launched.pop(key, None) or {"start": datetime.now(timezone.utc), "fleet": None}
         if self.history is not None and launch.get("fleet"):
             launch = {**launch, "end": datetime.now(timezone.utc), "outcome": "preempted"}
-            self.planning.submit(_record_try, self.history, self.planning, key, launch, self.fleet_specs)
+            self.planning.submit(_record_try, self.history_writer, self.planning, key, launch, self.fleet_specs)
         self.preemption.on_preempted(key, launch, self._workloads.get(key), info)
 
     def _finished(self, key: Any, fleet: str) -> None:
@@ -229,7 +234,7 @@ class AiSchedulerExecutor(BaseExecutor):
         if self.history is None:
             return
         launch["end"] = datetime.now(timezone.utc)
-        self.planning.submit(_record_try, self.history, self.planning, key, launch, self.fleet_specs)
+        self.planning.submit(_record_try, self.history_writer, self.planning, key, launch, self.fleet_specs)
 
     def _refresh_held(self) -> None:
         """Keep held task instances from being failed as 'stuck in queued' while they wait on purpose."""
@@ -241,6 +246,8 @@ class AiSchedulerExecutor(BaseExecutor):
                if now - self._first_seen.get(k, now) > self.queued_timeout / 4]
         if old:
             self.planning.submit(_touch_queued, old)
+        if self.history_writer is not None and self.history_writer.pending:
+            self.planning.submit(self.history_writer.flush)  # rows kept while the database was down
 
     def end(self) -> None:
         for fleet in self.fleets.values():

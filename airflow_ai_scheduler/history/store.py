@@ -1,0 +1,178 @@
+"""The repository of plans and history: one place for every read and write of our tables.
+
+Used by the executor's background thread, the CLI and the UI. ``session_scope`` is a callable returning a
+context manager that yields a SQLAlchemy session and commits on exit (Airflow's ``create_session``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from airflow_ai_scheduler.history.estimates import mean_std
+from airflow_ai_scheduler.history.tables import llm_exchange, placement, plan, task_history
+from airflow_ai_scheduler.models import Manifest, Plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    id: int
+    dag_id: str
+    run_id: str
+    plan: Plan
+    created_at: datetime
+    on_demand_cost: float | None
+    llm_exchange_id: int | None
+
+
+class HistoryStore:
+    def __init__(self, session_scope: Callable[[], Any]) -> None:
+        self.session_scope = session_scope
+
+    # -- plans ---------------------------------------------------------------------------------------
+    def save_plan(self, dag_id: str, run_id: str, p: Plan, manifest: Manifest | None = None,
+                  llm_exchange_id: int | None = None, on_demand_cost: float | None = None) -> int:
+        """Store a run's plan (earlier plans of the run become superseded); returns its id."""
+        o = p.objective
+        with self.session_scope() as s:
+            s.execute(update(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id,
+                                         plan.c.superseded.is_(False)).values(superseded=True))
+            plan_id = s.execute(insert(plan).values(
+                dag_id=dag_id, run_id=run_id, planner=p.planner, status=p.status, objective_cost=o.cost,
+                objective_tardiness=o.tardiness, objective_risk=o.risk, objective_total=o.total,
+                lower_bound=p.lower_bound, gap=p.gap, planning_seconds=p.planning_seconds,
+                manifest_hash=p.manifest_hash, manifest_json=manifest.model_dump_json() if manifest else None,
+                plan_json=p.model_dump_json(), on_demand_cost=on_demand_cost, superseded=False,
+                llm_exchange_id=llm_exchange_id, created_at=datetime.now(timezone.utc),
+            )).inserted_primary_key[0]
+            if p.placements:
+                s.execute(insert(placement), [dict(
+                    plan_id=plan_id, dag_id=dag_id, run_id=run_id, job_id=x.job_id, offer_id=x.offer_id,
+                    provider=x.provider, region=x.region, instance_type=x.instance_type, tier=x.tier,
+                    planned_start=x.start_time, planned_end=x.expected_end_time, planned_cost=x.estimated_cost,
+                    rationale=x.rationale) for x in p.placements])
+        return int(plan_id)
+
+    def latest_plan(self, dag_id: str, run_id: str) -> StoredPlan | None:
+        with self.session_scope() as s:
+            row = s.execute(select(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id)
+                            .order_by(plan.c.superseded.asc(), plan.c.id.desc()).limit(1)).mappings().first()
+        if row is None:
+            return None
+        return StoredPlan(id=row["id"], dag_id=dag_id, run_id=run_id, plan=Plan.model_validate_json(row["plan_json"]),
+                          created_at=row["created_at"], on_demand_cost=row["on_demand_cost"],
+                          llm_exchange_id=row["llm_exchange_id"])
+
+    def recent_plans(self, dag_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        q = select(plan.c.id, plan.c.dag_id, plan.c.run_id, plan.c.planner, plan.c.status, plan.c.objective_cost,
+                   plan.c.on_demand_cost, plan.c.created_at).where(plan.c.superseded.is_(False))
+        if dag_id:
+            q = q.where(plan.c.dag_id == dag_id)
+        with self.session_scope() as s:
+            return [dict(r) for r in s.execute(q.order_by(plan.c.id.desc()).limit(limit)).mappings()]
+
+    # -- task history -------------------------------------------------------------------------------
+    def record(self, row: Mapping[str, Any]) -> None:
+        """One finished try (or preempted attempt). Raises on a database error: see ResilientHistoryWriter."""
+        with self.session_scope() as s:
+            s.execute(insert(task_history).values(**{**row, "recorded_at": datetime.now(timezone.utc)}))
+
+    def history(self, dag_id: str, task_id: str | None = None, run_id: str | None = None,
+                limit: int = 50) -> list[dict[str, Any]]:
+        q = select(task_history).where(task_history.c.dag_id == dag_id)
+        if task_id:
+            q = q.where(task_history.c.task_id == task_id)
+        if run_id:
+            q = q.where(task_history.c.run_id == run_id)
+        with self.session_scope() as s:
+            return [dict(r) for r in s.execute(q.order_by(task_history.c.id.desc()).limit(limit)).mappings()]
+
+    def runtime_estimates(self, dag_id: str, task_ids: Sequence[str], lookback: int = 20
+                          ) -> dict[str, tuple[float, float, int]]:
+        """Runtime μ and σ (hours) of each task's last ``lookback`` successful tries (map indexes pooled)."""
+        out: dict[str, tuple[float, float, int]] = {}
+        with self.session_scope() as s:
+            for task_id in task_ids:
+                secs = s.execute(select(task_history.c.runtime_seconds).where(
+                    task_history.c.dag_id == dag_id, task_history.c.task_id == task_id,
+                    task_history.c.outcome == "success", task_history.c.runtime_seconds.is_not(None))
+                    .order_by(task_history.c.id.desc()).limit(lookback)).scalars().all()
+                if secs:
+                    mu, sd, n = mean_std(x / 3600.0 for x in secs)
+                    out[task_id] = (mu, sd, n)
+        return out
+
+    def interruption_stats(self, lookback_days: float = 7.0) -> dict[tuple[str, str, str], tuple[int, float]]:
+        """Per spot pool (provider, region, instance type): (preemptions, hours run) in the window."""
+        since = datetime.now(timezone.utc) - timedelta(days=lookback_days)
+        key = (task_history.c.provider, task_history.c.region, task_history.c.instance_type)
+        q = (select(*key, func.sum(func.coalesce(task_history.c.runtime_seconds, 0.0)),
+                    func.count().filter(task_history.c.outcome == "preempted"))
+             .where(and_(task_history.c.tier == "spot", task_history.c.recorded_at >= since))
+             .group_by(*key))
+        with self.session_scope() as s:
+            return {(r[0], r[1], r[2]): (int(r[4] or 0), float(r[3] or 0.0) / 3600.0) for r in s.execute(q)}
+
+    def recent_runs(self, dag_id: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest runs' planned vs actual cost (actual: sum over recorded tries)."""
+        plans = self.recent_plans(dag_id, limit=limit)
+        with self.session_scope() as s:
+            for p in plans:
+                p["actual_cost"] = s.execute(select(func.coalesce(func.sum(task_history.c.actual_cost), 0.0)).where(
+                    task_history.c.dag_id == dag_id, task_history.c.run_id == p["run_id"])).scalar_one()
+        return plans
+
+    # -- LLM exchanges ------------------------------------------------------------------------------
+    def save_llm_exchange(self, **fields: Any) -> int:
+        with self.session_scope() as s:
+            return int(s.execute(insert(llm_exchange).values(
+                **{**fields, "created_at": datetime.now(timezone.utc)})).inserted_primary_key[0])
+
+    def llm_exchange(self, exchange_id: int) -> dict[str, Any] | None:
+        with self.session_scope() as s:
+            row = s.execute(select(llm_exchange).where(llm_exchange.c.id == exchange_id)).mappings().first()
+        return dict(row) if row else None
+
+    def purge_run(self, dag_id: str, run_id: str) -> None:
+        with self.session_scope() as s:
+            s.execute(delete(task_history).where(task_history.c.dag_id == dag_id, task_history.c.run_id == run_id))
+            s.execute(delete(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id))
+
+
+class ResilientHistoryWriter:
+    """Writes history rows; a database error is logged and the row kept for a later ``flush()``.
+
+    It never raises: a down history database never stops a task. The queue is bounded; when full the
+    oldest row is dropped, with a warning.
+    """
+
+    def __init__(self, store: HistoryStore, max_pending: int = 10_000) -> None:
+        self.store = store
+        self.pending: deque[Mapping[str, Any]] = deque(maxlen=max_pending)
+
+    def record(self, row: Mapping[str, Any]) -> bool:
+        if len(self.pending) == self.pending.maxlen:
+            log.warning("history queue full: dropping the oldest unwritten row")
+        self.pending.append(row)
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Write what is pending, oldest first; True when nothing is left."""
+        while self.pending:
+            row = self.pending[0]
+            try:
+                self.store.record(row)
+            except Exception as exc:
+                log.warning("history database unavailable (%s): %d row(s) kept for retry",
+                            type(exc).__name__, len(self.pending))
+                return False
+            self.pending.popleft()
+        return True

@@ -1,0 +1,142 @@
+"""The plan and history tables, on their own SQLAlchemy metadata (created by ``airflow db migrate``).
+
+``ai_scheduler_plan``        one row per plan made for a DAG run (the latest not superseded is in force)
+``ai_scheduler_placement``   one row per task of a plan: where, when, planned cost, rationale
+``ai_scheduler_task_history`` one row per finished task try (or preempted attempt): actual runtime and cost
+``ai_scheduler_llm_exchange`` every LLM planning call: prompt, response, model, latency, tokens, outcome
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on SQLite (which stores naive text) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+ID = String(250)
+
+llm_exchange = Table(
+    "ai_scheduler_llm_exchange", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", ID, nullable=True),
+    Column("run_id", ID, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("model", String(200), nullable=True),
+    Column("prompt_hash", String(64), nullable=True),
+    Column("prompt", Text, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("latency_seconds", Float, nullable=True),
+    Column("input_tokens", Integer, nullable=True),
+    Column("output_tokens", Integer, nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+)
+
+plan = Table(
+    "ai_scheduler_plan", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("planner", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("objective_cost", Float, nullable=False),
+    Column("objective_tardiness", Float, nullable=False),
+    Column("objective_risk", Float, nullable=False),
+    Column("objective_total", Float, nullable=False),
+    Column("lower_bound", Float, nullable=True),
+    Column("gap", Float, nullable=True),
+    Column("planning_seconds", Float, nullable=True),
+    Column("manifest_hash", String(64), nullable=True),
+    Column("manifest_json", Text, nullable=True),
+    Column("plan_json", Text, nullable=False),
+    Column("on_demand_cost", Float, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("superseded", Boolean, nullable=False, default=False),
+    Column("llm_exchange_id", Integer, ForeignKey("ai_scheduler_llm_exchange.id", ondelete="SET NULL"), nullable=True),
+    Index("idx_ai_scheduler_plan_run", "dag_id", "run_id"),
+)
+
+placement = Table(
+    "ai_scheduler_placement", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", Integer, ForeignKey("ai_scheduler_plan.id", ondelete="CASCADE"), nullable=False),
+    Column("dag_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("job_id", ID, nullable=False),
+    Column("offer_id", String(250), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("region", String(100), nullable=False),
+    Column("instance_type", String(100), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("planned_start", UtcDateTime, nullable=False),
+    Column("planned_end", UtcDateTime, nullable=False),
+    Column("planned_cost", Float, nullable=False),
+    Column("rationale", Text, nullable=True),
+    Index("idx_ai_scheduler_placement_plan", "plan_id"),
+)
+
+task_history = Table(
+    "ai_scheduler_task_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", ID, nullable=False),
+    Column("task_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("map_index", Integer, nullable=False, default=-1),
+    Column("try_number", Integer, nullable=False),
+    Column("fleet", String(250), nullable=True),
+    Column("provider", String(50), nullable=True),
+    Column("region", String(100), nullable=True),
+    Column("instance_type", String(100), nullable=True),
+    Column("tier", String(20), nullable=True),
+    Column("planned_start", UtcDateTime, nullable=True),
+    Column("planned_end", UtcDateTime, nullable=True),
+    Column("planned_cost", Float, nullable=True),
+    Column("actual_start", UtcDateTime, nullable=True),
+    Column("actual_end", UtcDateTime, nullable=True),
+    Column("runtime_seconds", Float, nullable=True),
+    Column("price_per_hour_at_launch", Float, nullable=True),
+    Column("actual_cost", Float, nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("hostname", String(1000), nullable=True),
+    Column("recorded_at", UtcDateTime, nullable=False, default=_now),
+    Index("idx_ai_scheduler_history_task", "dag_id", "task_id"),
+    Index("idx_ai_scheduler_history_run", "dag_id", "run_id"),
+)
