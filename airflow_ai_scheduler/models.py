@@ -118,6 +118,15 @@ class Offer(_Model):
     def location(self) -> str:
         return f"{self.provider}:{self.region}"
 
+    def price_at(self, t: datetime) -> float:
+        """The hourly price in force at ``t`` (the base price before the schedule's first point)."""
+        price = self.price_per_hour
+        for p in self.price_schedule or []:
+            if p.from_ > t:
+                break
+            price = p.price_per_hour
+        return price
+
     @field_validator("price_schedule")
     @classmethod
     def _sorted(cls, v: list[PricePoint] | None) -> list[PricePoint] | None:

@@ -46,6 +46,7 @@ class AiSchedulerExecutor(BaseExecutor):
         self._first_seen: dict[Any, float] = {}
         self._launched: dict[Any, dict[str, Any]] = {}
         self._routes: dict[Any, str] = {}
+        self.offer_map: dict[str, Any] = {}
         self._last_refresh = 0.0
         self._operator_runs: set[tuple[str, str]] = set()  # runs planned by a PlanPlacementOperator
         self._workloads: dict[Any, Any] = {}  # running task workloads, kept for relaunch after preemption
@@ -82,7 +83,7 @@ class AiSchedulerExecutor(BaseExecutor):
             catalog = load_catalog(self._opt("catalog_path"))
         self.offers = fleet_offers(specs, catalog)
         self.fleet_specs = {s.name: s for s in specs}
-        self.price_of = {o.offer_id: o.price_per_hour for o in self.offers}
+        self.offer_map = {o.offer_id: o for o in self.offers}
         server = get_execution_api_server_url(self.conf)
         self.fleets = {s.name: make_backend(s, server=server) for s in specs}
         for fleet in self.fleets.values():
@@ -166,10 +167,21 @@ class AiSchedulerExecutor(BaseExecutor):
             # a mapped task expanded after planning, or a cleared task: re-plan, run safely meanwhile
             self.planning.request(ti.dag_id, ti.run_id, replan=True)
             return self.default_fleet
-        hold = (placement.start_time - now).total_seconds()
-        if hold > 0 and waited < self.max_hold:
+        if self._waiting_for_window(placement, now) and waited < self.max_hold:
             return None
         return placement.offer_id if placement.offer_id in self.fleets else self.default_fleet
+
+    def _waiting_for_window(self, placement: Any, now: datetime) -> bool:
+        """Hold only a deliberate wait for a cheaper price window: a start planned after its dependencies
+        because of their estimated runtimes is released as soon as the scheduler queues the task."""
+        offer = self.offer_map.get(placement.offer_id)
+        if offer is None or not offer.price_schedule or placement.start_time <= now:
+            return False
+        return offer.price_at(now) > offer.price_at(placement.start_time) + 1e-12
+
+    def _price_now(self, fleet: str) -> float:
+        offer = self.offer_map.get(fleet)
+        return offer.price_at(datetime.now(timezone.utc)) if offer else 0.0
 
     def _process_workloads(self, workloads: Any) -> None:
         for workload in workloads:
@@ -190,7 +202,7 @@ class AiSchedulerExecutor(BaseExecutor):
 
     def _launch(self, key: Any, workload: Any, fleet_name: str) -> None:
         self._launched[key] = {"fleet": fleet_name, "start": datetime.now(timezone.utc),
-                               "price": self.price_of.get(fleet_name, 0.0),
+                               "price": self._price_now(fleet_name),
                                "planner_task": _is_planner_task(getattr(workload, "ti", None))}
         if hasattr(workload, "ti"):
             self._workloads[key] = workload

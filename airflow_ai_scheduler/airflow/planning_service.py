@@ -138,7 +138,10 @@ class PlanningService:
                 plan = greedy
             self._publish(key, RunPlan(plan=plan, final=True, manifest=manifest))
         if self.store is not None:
-            self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, manifest))
+            from airflow_ai_scheduler.planning.reference import on_demand_reference
+
+            od = on_demand_reference(manifest, self.offers)
+            self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, manifest, on_demand_cost=od))
         log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
                  len(plan.placements), plan.objective.cost)
 
