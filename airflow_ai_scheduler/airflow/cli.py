@@ -1,0 +1,160 @@
+"""``airflow ai-scheduler …``: a run's plan, its report, task history and the fleets (provider "cli" entry).
+
+Commands run where the metadata database is reachable (like every ``airflow`` command) and read our
+tables through :class:`~airflow_ai_scheduler.history.store.HistoryStore`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def get_ai_scheduler_cli_commands() -> list[Any]:
+    from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+
+    dag_id = Arg(("dag_id",), help="the DAG id")
+    run_id = Arg(("run_id",), help="the DAG run id")
+    task_id = Arg(("task_id",), nargs="?", help="a task id (default: every task)")
+    as_json = Arg(("--json",), action="store_true", help="print JSON")
+    limit = Arg(("--limit",), type=int, default=50, help="most recent rows")
+    mod = "airflow_ai_scheduler.airflow.cli"
+    return [GroupCommand(
+        name="ai-scheduler",
+        help="Cost-aware planning: plans, costs and fleets of airflow-ai-scheduler",
+        subcommands=[
+            ActionCommand(name="plan", help="Show a DAG run's plan", func=lazy_load_command(f"{mod}.plan_command"),
+                          args=(dag_id, run_id, as_json)),
+            ActionCommand(name="report", help="Where each task of a run ran, planned vs actual cost, saving",
+                          func=lazy_load_command(f"{mod}.report_command"), args=(dag_id, run_id, as_json)),
+            ActionCommand(name="history", help="Recorded task tries: fleet, tier, runtime, cost, outcome",
+                          func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, as_json)),
+            ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
+                          func=lazy_load_command(f"{mod}.fleets_command"), args=(as_json,)),
+        ],
+    )]
+
+
+def _store() -> Any:
+    from airflow.utils.session import create_session
+
+    from airflow_ai_scheduler.history.store import HistoryStore
+
+    return HistoryStore(create_session)
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def plan_command(args: Any) -> None:
+    from airflow_ai_scheduler.cli.plan import format_plan
+    from airflow_ai_scheduler.models import Manifest
+
+    stored = _store().latest_plan(args.dag_id, args.run_id)
+    if stored is None:
+        raise SystemExit(f"no plan stored for {args.dag_id} / {args.run_id}")
+    if args.json:
+        print(stored.plan.model_dump_json(indent=2))
+        return
+    manifest_json = _manifest_json(stored.id)
+    manifest = Manifest.model_validate_json(manifest_json) if manifest_json else None
+    if manifest is not None:
+        print(format_plan(stored.plan, manifest, manifest.offers or []))
+    else:
+        print(json.dumps(stored.plan.model_dump(mode="json"), indent=2))
+
+
+def _manifest_json(plan_id: int) -> str | None:
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_ai_scheduler.history.tables import plan
+
+    with create_session() as s:
+        return s.execute(select(plan.c.manifest_json).where(plan.c.id == plan_id)).scalar_one_or_none()
+
+
+def run_report(store: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """Per task: fleet, tier, planned vs actual cost; totals and the saving against all on-demand."""
+    stored = store.latest_plan(dag_id, run_id)
+    tries = store.history(dag_id, run_id=run_id, limit=10_000)
+    planned = {p.job_id: p for p in stored.plan.placements} if stored else {}
+    rows = []
+    for t in sorted(tries, key=lambda r: (r["actual_start"] or r["recorded_at"])):
+        job = t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]"
+        p = planned.get(job) or planned.get(t["task_id"])
+        rows.append({"task": job, "try": t["try_number"], "fleet": t["fleet"], "tier": t["tier"],
+                     "where": f"{t['provider']}:{t['region']} {t['instance_type']}", "outcome": t["outcome"],
+                     "runtime_s": round(t["runtime_seconds"] or 0.0, 1), "planned_fleet": p.offer_id if p else None,
+                     "planned_cost": p.estimated_cost if p else None, "actual_cost": t["actual_cost"] or 0.0,
+                     "rationale": p.rationale if p else ""})
+    actual = sum(r["actual_cost"] for r in rows)
+    planned_total = stored.plan.objective.cost if stored else None
+    od = stored.on_demand_cost if stored else None
+    return {"dag_id": dag_id, "run_id": run_id, "planner": stored.plan.planner if stored else None,
+            "rows": rows, "planned_cost": planned_total, "actual_cost": actual, "on_demand_planned_cost": od,
+            "planned_saving_pct": (100 * (od - planned_total) / od) if od and planned_total is not None else None}
+
+
+def report_command(args: Any) -> None:
+    rep = run_report(_store(), args.dag_id, args.run_id)
+    if args.json:
+        print(json.dumps(rep, indent=2, default=str))
+        return
+    print(format_report(rep))
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    rows = [("task", "try", "fleet", "tier", "where", "outcome", "runtime s", "planned $", "actual $")]
+    for r in rep["rows"]:
+        rows.append((r["task"], str(r["try"]), str(r["fleet"]), str(r["tier"]), r["where"], r["outcome"],
+                     f"{r['runtime_s']:.1f}", "-" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}",
+                     f"{r['actual_cost']:.6f}"))
+    lines = [f"DAG {rep['dag_id']}, run {rep['run_id']} — planner {rep['planner']}", "", _table(rows), ""]
+    if rep["planned_cost"] is not None:
+        lines.append(f"planned cost (expected, at the plan's estimated runtimes): ${rep['planned_cost']:.6f}")
+    lines.append(f"actual cost (measured runtimes × price at launch):        ${rep['actual_cost']:.6f}")
+    if rep["on_demand_planned_cost"]:
+        lines.append(f"the same run all on-demand was planned at ${rep['on_demand_planned_cost']:.6f}: "
+                     f"the plan saves {rep['planned_saving_pct']:.1f} %")
+    for r in rep["rows"]:
+        if r["rationale"]:
+            lines.append(f"  why {r['task']}: {r['rationale']}")
+    return "\n".join(lines)
+
+
+def history_command(args: Any) -> None:
+    rows = _store().history(args.dag_id, args.task_id, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = [("run", "task", "map", "try", "fleet", "tier", "runtime s", "price/h", "cost $", "outcome")]
+    for r in rows:
+        table.append((r["run_id"], r["task_id"], str(r["map_index"]), str(r["try_number"]), str(r["fleet"]),
+                      str(r["tier"]), f"{r['runtime_seconds'] or 0:.1f}", f"{r['price_per_hour_at_launch'] or 0:.4f}",
+                      f"{r['actual_cost'] or 0:.6f}", r["outcome"]))
+    print(_table(table) if rows else f"no history for {args.dag_id}")
+
+
+def fleets_command(args: Any) -> None:
+    from airflow.configuration import conf
+
+    from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
+    from airflow_ai_scheduler.fleets.base import fleet_offers, load_fleets
+
+    specs = load_fleets(conf.get(SECTION, "fleets", fallback=CONFIG_DEFAULTS["fleets"]),
+                        conf.get(SECTION, "fleets_file", fallback=CONFIG_DEFAULTS["fleets_file"]))
+    offers = {o.offer_id: o for o in fleet_offers(specs)}
+    if args.json:
+        print(json.dumps([{**s.model_dump(), "price_per_hour": offers[s.name].price_per_hour,
+                           "interruption_rate_per_hour": offers[s.name].interruption_rate_per_hour} for s in specs],
+                         indent=2))
+        return
+    rows = [("fleet", "tier", "where", "slots", "backend", "$/h", "λ/h")]
+    for s in specs:
+        o = offers[s.name]
+        rows.append((s.name, s.tier, f"{s.location} {s.instance_type}", str(s.slots), s.backend,
+                     f"{o.price_per_hour:.4f}", f"{o.interruption_rate_per_hour:.5f}"))
+    print(_table(rows))

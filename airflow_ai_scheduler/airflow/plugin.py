@@ -1,0 +1,130 @@
+"""The Airflow UI part: each run's plan, planned vs actual cost, and the reasons.
+
+A FastAPI app mounted at ``/ai-scheduler`` by the api-server (JSON under ``/ai-scheduler/api/...`` and
+server-rendered pages), linked from Airflow's navigation and from each DAG run's page.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+PREFIX = "/ai-scheduler"
+
+
+def create_app() -> Any:
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse
+
+    from airflow_ai_scheduler.airflow.cli import run_report
+
+    app = FastAPI(title="airflow-ai-scheduler", description="Plans and costs of DAG runs")
+
+    def store() -> Any:
+        from airflow.utils.session import create_session
+
+        from airflow_ai_scheduler.history.store import HistoryStore
+
+        return HistoryStore(create_session)
+
+    @app.get("/api/runs")
+    def runs(dag_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+                for r in store().recent_plans(dag_id, limit)]
+
+    @app.get("/api/runs/{dag_id}/{run_id}")
+    def run(dag_id: str, run_id: str) -> dict[str, Any]:
+        rep = run_report(store(), dag_id, run_id)
+        if rep["planner"] is None and not rep["rows"]:
+            raise HTTPException(404, f"no plan for {dag_id} / {run_id}")
+        return rep
+
+    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
+    def run_page(dag_id: str, run_id: str) -> str:
+        s = store()
+        rep = run_report(s, dag_id, run_id)
+        stored = s.latest_plan(dag_id, run_id)
+        return render_run(rep, stored.plan if stored else None)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return render_index(store().recent_plans(None, 100))
+
+    return app
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2933}table{border-collapse:collapse;"
+        "margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #d9e2ec;padding:.35rem .6rem;text-align:left;"
+        "font-size:.9rem}th{background:#f0f4f8}.num{text-align:right;font-variant-numeric:tabular-nums}"
+        ".spot{color:#0b7a3e;font-weight:600}.on-demand{color:#1b4f9c;font-weight:600}.sum{font-size:1.05rem}")
+
+
+def _e(v: Any) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{body}</body></html>")
+
+
+def render_run(rep: dict[str, Any], plan: Any) -> str:
+    """The run page: the plan with its reasons, then what ran where and what it cost."""
+    parts = [f"<h1>Plan of {_e(rep['dag_id'])} / {_e(rep['run_id'])}</h1>"]
+    if plan is not None:
+        o = plan.objective
+        parts.append(f"<p class='sum'>planner <b>{_e(plan.planner)}</b> ({_e(plan.status)}), Ω {o.total:.4f}: "
+                     f"expected cost ${o.cost:.6f}, tardiness {o.tardiness:.3f} h, risk {o.risk:.3f}</p>")
+        parts.append("<h2>Placements</h2><table id='plan'><tr><th>task</th><th>fleet</th><th>tier</th><th>where</th>"
+                     "<th>start</th><th>expected end</th><th class='num'>expected $</th><th>why</th></tr>")
+        for p in plan.placements:
+            parts.append(f"<tr><td>{_e(p.job_id)}</td><td>{_e(p.offer_id)}</td><td class='{_e(p.tier)}'>{_e(p.tier)}</td>"
+                         f"<td>{_e(p.provider)}:{_e(p.region)} {_e(p.instance_type)}</td>"
+                         f"<td>{_e(p.start_time.strftime('%Y-%m-%d %H:%M:%S'))}</td>"
+                         f"<td>{_e(p.expected_end_time.strftime('%H:%M:%S'))}</td>"
+                         f"<td class='num'>{p.estimated_cost:.6f}</td><td>{_e(p.rationale)}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>What ran</h2><table id='tries'><tr><th>task</th><th>try</th><th>fleet</th><th>tier</th>"
+                 "<th>outcome</th><th class='num'>runtime s</th><th class='num'>planned $</th>"
+                 "<th class='num'>actual $</th></tr>")
+    for r in rep["rows"]:
+        planned = "–" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}"
+        parts.append(f"<tr><td>{_e(r['task'])}</td><td>{_e(r['try'])}</td><td>{_e(r['fleet'])}</td>"
+                     f"<td class='{_e(r['tier'])}'>{_e(r['tier'])}</td><td>{_e(r['outcome'])}</td>"
+                     f"<td class='num'>{r['runtime_s']:.1f}</td><td class='num'>{planned}</td>"
+                     f"<td class='num'>{r['actual_cost']:.6f}</td></tr>")
+    parts.append("</table>")
+    totals = [f"actual cost <b id='actual'>${rep['actual_cost']:.6f}</b>"]
+    if rep["planned_cost"] is not None:
+        totals.insert(0, f"planned <b id='planned'>${rep['planned_cost']:.6f}</b>")
+    if rep["planned_saving_pct"] is not None:
+        totals.append(f"saving against all on-demand <b id='saving'>{rep['planned_saving_pct']:.1f} %</b>")
+    parts.append(f"<p class='sum'>{' · '.join(totals)}</p>")
+    return _page(f"AI Scheduler — {rep['dag_id']}", "".join(parts))
+
+
+def render_index(plans: list[dict[str, Any]]) -> str:
+    rows = []
+    for p in plans:
+        od = "" if p["on_demand_cost"] is None else f"{p['on_demand_cost']:.6f}"
+        link = f"{PREFIX}/runs/{_e(p['dag_id'])}/{_e(p['run_id'])}"
+        rows.append(f"<tr><td><a href='{link}'>{_e(p['dag_id'])} / {_e(p['run_id'])}</a></td>"
+                    f"<td>{_e(p['planner'])}</td><td class='num'>{(p['objective_cost'] or 0):.6f}</td>"
+                    f"<td class='num'>{od}</td></tr>")
+    return _page("AI Scheduler", "<h1>Planned DAG runs</h1><table><tr><th>run</th><th>planner</th>"
+                 f"<th class='num'>expected $</th><th class='num'>all on-demand $</th></tr>{''.join(rows)}</table>")
+
+
+class AiSchedulerPlugin(AirflowPlugin):
+    name = "ai_scheduler"
+
+    fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "AI Scheduler"}]
+
+    external_views = [
+        {"name": "AI Scheduler", "href": f"{PREFIX}/", "destination": "nav", "category": "browse",
+         "url_route": "ai-scheduler"},
+        {"name": "Cost plan", "href": PREFIX + "/runs/{DAG_ID}/{RUN_ID}", "destination": "dag_run",
+         "url_route": "ai-scheduler-run"},
+    ]
