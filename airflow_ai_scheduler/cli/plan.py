@@ -106,7 +106,7 @@ def format_plan(plan: Plan, manifest: Manifest, offers) -> str:
                      p.start_time.strftime("%m-%d %H:%M"), p.expected_end_time.strftime("%m-%d %H:%M"),
                      f"{p.estimated_cost:.4f}", p.rationale))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:6], widths)) + "  " + r[6] for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + "  " + r[6] for r in rows]
     o = plan.objective
     lines.append("")
     lines.append(f"planner {plan.planner} ({plan.status}) in {plan.planning_seconds:.3f} s — "

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no example DAG {dag_file}", file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    print(f"starting Airflow (api-server, scheduler, dag-processor; SQLite) with AiSchedulerExecutor …", flush=True)
+    print("starting Airflow (api-server, scheduler, dag-processor; SQLite) with AiSchedulerExecutor …", flush=True)
     spot_opts = '{"preempt_after_seconds": 2, "preempt_max": 1}'
     fleets = ('[{"name": "local-spot", "provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge", '
               f'"tier": "spot", "slots": 4, "options": {spot_opts}}}, '

@@ -44,6 +44,23 @@ def validate(manifest: Manifest, plan: Plan, offers: list[Offer], scorer: Scorer
             bad(job.job_id, "missing", f"job {job.job_id!r} has no placement")
 
     placements = {p.job_id: p for p in plan.placements if p.job_id in scorer.jobs}
+    out.extend(_offer_violations(scorer, placements))
+    scores = scorer.score_plan(plan)
+    out.extend(_timing_violations(manifest, scorer, scores, placements))
+    if manifest.budget_usd is not None:
+        total = sum(s.cost for s in scores.values())
+        if total > manifest.budget_usd * (1 + COST_TOLERANCE):
+            bad(None, "plan_budget", f"expected plan cost ${total:.2f} exceeds the manifest budgetUsd ${manifest.budget_usd:.2f}")
+    out.extend(_capacity_violations(scorer, scores, placements))
+    return out
+
+
+def _offer_violations(scorer: Scorer, placements: dict) -> list[Violation]:
+    out: list[Violation] = []
+
+    def bad(job_id: str | None, rule: str, detail: str) -> None:
+        out.append(Violation(job_id=job_id, rule=rule, detail=detail))
+
     for jid, p in placements.items():
         offer = scorer.offer_map.get(p.offer_id)
         if offer is None:
@@ -57,8 +74,15 @@ def validate(manifest: Manifest, plan: Plan, offers: list[Offer], scorer: Scorer
         if problem:
             rule = "resources" if problem[0].isdigit() or problem.startswith("GPU") else "not_allowed"
             bad(jid, rule, f"offer {offer.offer_id!r}: {problem}")
+    return out
 
-    scores = scorer.score_plan(plan)
+
+def _timing_violations(manifest: Manifest, scorer: Scorer, scores: dict, placements: dict) -> list[Violation]:
+    out: list[Violation] = []
+
+    def bad(job_id: str | None, rule: str, detail: str) -> None:
+        out.append(Violation(job_id=job_id, rule=rule, detail=detail))
+
     for jid, sc in scores.items():
         job, p = scorer.jobs[jid], placements[jid]
         if sc.start < -TIME_TOLERANCE_HOURS:
@@ -87,13 +111,6 @@ def validate(manifest: Manifest, plan: Plan, offers: list[Offer], scorer: Scorer
             bad(jid, "inconsistent", f"expectedEndTime is {stated_end - sc.end:+.3f} h off the expected runtime")
         if abs(p.estimated_cost - sc.cost) > max(1e-6, COST_TOLERANCE * sc.cost):
             bad(jid, "inconsistent", f"estimatedCost ${p.estimated_cost:.6f} but the objective computes ${sc.cost:.6f}")
-
-    if manifest.budget_usd is not None:
-        total = sum(s.cost for s in scores.values())
-        if total > manifest.budget_usd * (1 + COST_TOLERANCE):
-            bad(None, "plan_budget", f"expected plan cost ${total:.2f} exceeds the manifest budgetUsd ${manifest.budget_usd:.2f}")
-
-    out.extend(_capacity_violations(scorer, scores, placements))
     return out
 
 

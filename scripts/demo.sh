@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's main command: install, start Airflow 3 with this executor, run an example DAG, report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+exec uv run --frozen python -m airflow_ai_scheduler.demo "$@"

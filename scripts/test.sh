@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: install, start PostgreSQL and Redis, run every test (unit + integration).
+# Extra arguments go to pytest (e.g. scripts/test.sh -k history).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh || exit 1
+services=$(bash scripts/services.sh start) || { echo "could not start PostgreSQL/Redis" >&2; exit 1; }
+eval "$services"
+trap 'bash scripts/services.sh stop' EXIT
+export AI_SCHEDULER_REQUIRE_POSTGRES=1
+uv run --frozen pytest "$@"
+rc=$?
+# pytest exits 5 when it collected no test: that is a failure here
+if [ "$rc" -eq 5 ]; then rc=1; fi
+exit "$rc"
