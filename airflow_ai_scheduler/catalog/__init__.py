@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from airflow_ai_scheduler.exceptions import CatalogError
 from airflow_ai_scheduler.models import Offer
@@ -33,9 +35,41 @@ HOURS_PER_MONTH = 730.0
 
 
 def interruption_rate(band: str | None) -> float:
-    """Poisson rate λ (per hour) implied by a monthly interruption frequency f: λ = −ln(1 − f) / 730."""
+    """Poisson rate λ (per hour) implied by a monthly interruption frequency f: λ = −ln(1 − f) / 730.
+
+    The Spot Advisor band is the share of instances of a type interrupted over a month (730 h). If
+    interruptions arrive as a Poisson process of rate λ, the chance an instance survives the month is
+    exp(−730 λ) = 1 − f, hence the formula. Unknown or missing bands get :data:`UNKNOWN_BAND`.
+    """
     f = BAND_MONTHLY_FREQUENCY.get((band or "").strip() or UNKNOWN_BAND, BAND_MONTHLY_FREQUENCY[UNKNOWN_BAND])
     return -math.log1p(-f) / HOURS_PER_MONTH
+
+
+#: canonical GPU names; a memory or form-factor variant keeps its suffix only where it changes the price
+#: class (A100-80GB, V100-32GB, H100-MEGA), so ``gpu_matches("A100", "A100-80GB")`` still holds.
+GPU_NAMES = ("A100-80GB", "A100", "H100-MEGA", "H100", "H200", "B200", "V100-32GB", "V100", "T4", "L4", "L40S",
+             "L40", "A10G", "A10", "A30", "A40", "K80", "P100", "P4", "RTX6000", "MI300X")
+_GPU_NOISE = {"NVIDIA", "TESLA", "SXM2", "SXM4", "SXM5", "PCIE", "NVL", "GB", "AMD", "RADEON", "INSTINCT"}
+
+
+def normalise_gpu_name(name: str | None) -> str | None:
+    """``nvidia-tesla-v100`` / ``Tesla V100`` / ``V100`` → ``V100``; ``nvidia-a100-80gb`` → ``A100-80GB``.
+
+    Clouds spell accelerators differently (GCP ``nvidia-h100-mega-80gb``, AWS ``A10G``, Azure ``A100``);
+    plans match on these names, so every row goes through here. Unknown names are upper-cased and kept.
+    """
+    if not name or not name.strip():
+        return None
+    tokens = [t for t in re.split(r"[-_ ]+", name.strip().upper()) if t and t not in _GPU_NOISE]
+    if not tokens:
+        return None
+    chip, rest = tokens[0], tokens[1:]
+    if chip == "H100":  # every H100 has 80 GB; only the Mega (A3 Mega) variant is a different offer
+        return "H100-MEGA" if "MEGA" in rest else "H100"
+    for suffix in ("80GB", "32GB"):
+        if suffix in rest and f"{chip}-{suffix}" in GPU_NAMES:
+            return f"{chip}-{suffix}"
+    return chip if chip in GPU_NAMES else "-".join(tokens)
 
 
 @dataclass(frozen=True)
@@ -94,7 +128,7 @@ def read_rows(path: Path) -> list[CatalogRow]:
                 rows.append(CatalogRow(
                     provider=r["provider"].strip(), region=r["region"].strip(),
                     instance_type=r["instance_type"].strip(), vcpus=vcpus, memory_gib=mem,
-                    gpu_type=(r.get("gpu_name") or "").strip() or None,
+                    gpu_type=normalise_gpu_name(r.get("gpu_name")),
                     gpus=int(_float(r.get("gpu_count", ""), path, line, "gpu_count") or 0),
                     on_demand_usd_per_hour=od,
                     spot_usd_per_hour=_float(r["spot_usd_per_hour"], path, line, "spot_usd_per_hour"),
@@ -107,6 +141,8 @@ def read_rows(path: Path) -> list[CatalogRow]:
 
 
 class Catalog:
+    """Rows of one catalog file, in file order (so queries and offers come out in a stable order)."""
+
     def __init__(self, rows: Iterable[CatalogRow], path: Path | None = None) -> None:
         self.rows = list(rows)
         self.path = path
@@ -115,6 +151,8 @@ class Catalog:
     def query(self, provider: str | None = None, region: str | None = None, tier: str | None = None,
               gpu_type: str | None = None, min_vcpus: float = 0, min_memory_gib: float = 0,
               min_gpus: int = 0) -> list[CatalogRow]:
+        """Rows matching every given filter. ``region`` may be ``us-east-1`` or ``aws:us-east-1``;
+        ``tier="spot"`` keeps rows with a usable spot price; ``gpu_type="A100"`` matches A100-80GB too."""
         out = []
         for r in self.rows:
             if provider and r.provider != provider:
@@ -136,7 +174,7 @@ class Catalog:
         key = (tuple(tiers), tuple(providers or ()), tuple(regions or ()), capacity)
         cached = self._offers.get(key)
         if cached is not None:
-            return cached
+            return list(cached)  # a copy: callers may sort or extend it
         out = []
         for r in self.rows:
             if providers and r.provider not in providers:
@@ -156,10 +194,22 @@ class Catalog:
                     capacity=capacity,
                 ))
         self._offers[key] = out
-        return out
+        return list(out)
+
+
+def write_rows(rows: Iterable[CatalogRow], fh: IO[str]) -> int:
+    """Write rows with the bundled file's columns; returns how many were written."""
+    writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    n = 0
+    for r in rows:
+        writer.writerow(r.to_csv())
+        n += 1
+    return n
 
 
 def load_catalog(path: str | Path) -> Catalog:
+    """Read a catalog CSV (the bundled one, or one written by :func:`~.refresh.refresh_catalog`)."""
     path = Path(path)
     return Catalog(read_rows(path), path)
 
@@ -170,5 +220,5 @@ def bundled_catalog() -> Catalog:
     return load_catalog(BUNDLED_PATH)
 
 
-__all__ = ["BUNDLED_PATH", "Catalog", "CatalogRow", "bundled_catalog", "gpu_matches", "interruption_rate",
-           "load_catalog"]
+__all__ = ["BUNDLED_PATH", "COLUMNS", "Catalog", "CatalogRow", "bundled_catalog", "gpu_matches",
+           "interruption_rate", "load_catalog", "normalise_gpu_name", "write_rows"]
