@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+#: providers with a live fetcher in airflow_ai_scheduler.catalog.fetchers
+REFRESHABLE = ("aws", "gcp", "azure")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prices", help="list catalog prices (bundled snapshot, or --catalog FILE)")
@@ -18,14 +21,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-memory", type=float, default=0, help="GiB")
     p.add_argument("--catalog", type=Path, help="a refreshed catalog CSV instead of the bundled snapshot")
     p.add_argument("--output", "-o", type=Path, help="refresh: where to write the refreshed catalog")
+    p.add_argument("--instance-type", action="append",
+                   help="refresh: price only these types (repeatable; default: the catalog's types)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_prices)
 
 
 def _catalog(path: Path | None):
     from airflow_ai_scheduler.catalog import bundled_catalog, load_catalog
+    from airflow_ai_scheduler.exceptions import CatalogError, ConfigError
 
-    return load_catalog(path) if path else bundled_catalog()
+    if path is None:
+        return bundled_catalog()
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:  # a bad --catalog is bad input (exit 2), not an internal failure
+        raise ConfigError(f"--catalog: {exc}") from None
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
@@ -57,11 +68,22 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from airflow_ai_scheduler.catalog.refresh import default_fetchers, refresh_catalog
+    """Live prices (network + credentials: boto3 chain for AWS, a key/token env var for GCP, none for
+    Azure) merged over ``--catalog`` or the bundled snapshot, written to ``--output``."""
+    from airflow_ai_scheduler.catalog import fetchers as fetcher_mod
+    from airflow_ai_scheduler.catalog.refresh import refresh_catalog
+    from airflow_ai_scheduler.exceptions import ConfigError
 
     if args.output is None:
-        raise ValueError("prices refresh needs --output FILE (the bundled catalog is never overwritten)")
-    fetchers = default_fetchers(args.provider or ["aws", "gcp", "azure"])
-    path, count = refresh_catalog(args.output, fetchers, regions=args.region)
-    print(f"wrote {count} rows to {path}")
+        raise ConfigError("prices refresh needs --output FILE (the bundled catalog is never overwritten)")
+    base = _catalog(args.catalog)
+    providers = args.provider or list(dict.fromkeys(r.provider for r in base.rows))
+    unknown = sorted(set(providers) - set(REFRESHABLE))
+    if unknown:
+        raise ConfigError(f"--provider: no live price fetcher for {unknown}; choose from {list(REFRESHABLE)}")
+    fetchers = fetcher_mod.default_fetchers(providers, base)
+    path, count = refresh_catalog(args.output, fetchers, base=base, regions=args.region,
+                                  instance_types=args.instance_type)
+    print(f"wrote {count} rows ({', '.join(providers)} refreshed) to {path}")
+    print(f"use it with: ai-scheduler prices --catalog {path}   or [ai_scheduler] catalog_path = {path}")
     return 0

@@ -55,3 +55,76 @@ def test_bad_catalog_file_names_the_line_and_column(tmp_path):
         load_catalog(f)
     with pytest.raises(CatalogError, match="cannot read"):
         load_catalog(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("raw, canonical", [
+    pytest.param("nvidia-tesla-v100", "V100", id="gcp-v100"),
+    pytest.param("Tesla V100", "V100", id="spaced"),
+    pytest.param("nvidia-a100-80gb", "A100-80GB", id="gcp-a100-80"),
+    pytest.param("nvidia-h100-80gb", "H100", id="h100-memory-dropped"),
+    pytest.param("nvidia-h100-mega-80gb", "H100-MEGA", id="h100-mega"),
+    pytest.param("NVIDIA L4", "L4", id="l4"),
+    pytest.param("a10g", "A10G", id="lowercase"),
+    pytest.param("", None, id="empty"),
+])
+def test_gpu_names_are_normalised(raw, canonical):
+    from airflow_ai_scheduler.catalog import normalise_gpu_name
+
+    assert normalise_gpu_name(raw) == canonical
+
+
+def test_every_bundled_gpu_row_has_a_canonical_gpu_type():
+    from airflow_ai_scheduler.catalog import GPU_NAMES
+
+    gpu_rows = [r for r in bundled_catalog().rows if r.gpus]
+    assert gpu_rows and all(r.gpu_type in GPU_NAMES for r in gpu_rows)
+    assert all(r.gpu_type is None for r in bundled_catalog().rows if not r.gpus)
+
+
+def test_query_by_gpu_count_and_tier_excludes_capped_spot():
+    cat = bundled_catalog()
+    multi = cat.query(gpu_type="A100", min_gpus=8)
+    assert multi and all(r.gpus >= 8 and r.gpu_type.startswith("A100") for r in multi)
+    assert {r.gpu_type for r in multi} == {"A100", "A100-80GB"}
+    assert len(cat.query(tier="on-demand")) == len(cat.rows)
+    # spot equal to on-demand means capped/unavailable (offers_notes.csv); no spot price means none sold
+    from airflow_ai_scheduler.catalog import Catalog, CatalogRow
+
+    rows = [CatalogRow("aws", "us-east-1", t, 4, 16, None, 0, 1.0, spot, "<5%") for t, spot in
+            (("capped", 1.0), ("above", 1.2), ("none", None), ("ok", 0.4))]
+    small = Catalog(rows)
+    assert [r.instance_type for r in small.query(tier="spot")] == ["ok"]
+    assert [o.offer_id for o in small.offers(tiers=("spot",))] == ["aws:us-east-1:ok:spot"]
+    assert len(small.offers()) == 5
+
+
+def test_offers_are_valid_deterministic_and_spot_is_cheaper_with_band_rates():
+    from airflow_ai_scheduler.models import Offer
+
+    cat = bundled_catalog()
+    offers = cat.offers()
+    assert [o.offer_id for o in offers] == [o.offer_id for o in load_catalog(BUNDLED_PATH).offers()]
+    assert len({o.offer_id for o in offers}) == len(offers)
+    rows = {(r.provider, r.region, r.instance_type): r for r in cat.rows}
+    spot = [o for o in offers if o.tier == "spot"]
+    assert len(spot) == sum(r.has_spot for r in cat.rows)
+    assert len(offers) - len(spot) == len(cat.rows)
+    for o in offers:
+        assert Offer.model_validate(o.model_dump()) == o
+        r = rows[(o.provider, o.region, o.instance_type)]
+        assert o.offer_id == f"{o.provider}:{o.region}:{o.instance_type}:{o.tier}"
+        if o.tier == "spot":
+            assert o.price_per_hour < r.on_demand_usd_per_hour
+            assert o.interruption_rate_per_hour == pytest.approx(interruption_rate(r.interruption_band))
+        else:
+            assert o.interruption_rate_per_hour == 0
+    gcp_spot = next(o for o in spot if o.provider == "gcp")
+    assert gcp_spot.interruption_rate_per_hour == pytest.approx(-math.log(1 - 0.25) / 730)
+
+
+def test_offers_filter_by_provider_region_and_tier_and_carry_capacity():
+    offers = bundled_catalog().offers(tiers=("on-demand",), providers=["azure"], regions=["azure:eastus"], capacity=3)
+    assert offers and all(o.provider == "azure" and o.region == "eastus" and o.tier == "on-demand"
+                          and o.capacity == 3 for o in offers)
+    offers.clear()  # a caller mutating its list must not empty the cache
+    assert bundled_catalog().offers(tiers=("on-demand",), providers=["azure"], regions=["azure:eastus"], capacity=3)
