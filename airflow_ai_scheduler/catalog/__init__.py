@@ -22,6 +22,9 @@ from airflow_ai_scheduler.models import Offer
 from airflow_ai_scheduler.planning.candidates import _gpu_matches as gpu_matches
 
 BUNDLED_PATH = Path(__file__).parent / "data" / "offers.csv"
+#: per-row caveats of the bundled snapshot (provider, region, instance_type, note); region and type may
+#: be shell patterns (``*``, ``g6.*``) and the type may list several patterns separated by ``/``
+BUNDLED_NOTES_PATH = BUNDLED_PATH.parent / "offers_notes.csv"
 COLUMNS = ("provider", "region", "instance_type", "vcpus", "memory_gib", "gpu_name", "gpu_count",
            "on_demand_usd_per_hour", "spot_usd_per_hour", "interruption_band", "source", "as_of")
 
@@ -143,10 +146,20 @@ def read_rows(path: Path) -> list[CatalogRow]:
 class Catalog:
     """Rows of one catalog file, in file order (so queries and offers come out in a stable order)."""
 
-    def __init__(self, rows: Iterable[CatalogRow], path: Path | None = None) -> None:
+    def __init__(self, rows: Iterable[CatalogRow], path: Path | None = None,
+                 notes: Iterable[tuple[str, str, str, str]] = ()) -> None:
         self.rows = list(rows)
         self.path = path
+        self.notes = list(notes)
         self._offers: dict[tuple, list[Offer]] = {}
+
+    def notes_for(self, row: CatalogRow) -> list[str]:
+        """The caveats recorded for ``row`` (suspect source prices, capped spot in some AZs, ...)."""
+        from fnmatch import fnmatchcase
+
+        return [note for provider, region, types, note in self.notes
+                if provider == row.provider and fnmatchcase(row.region, region)
+                and any(fnmatchcase(row.instance_type, t) for t in types.split("/"))]
 
     def query(self, provider: str | None = None, region: str | None = None, tier: str | None = None,
               gpu_type: str | None = None, min_vcpus: float = 0, min_memory_gib: float = 0,
@@ -216,8 +229,14 @@ def load_catalog(path: str | Path) -> Catalog:
 
 @lru_cache(maxsize=1)
 def bundled_catalog() -> Catalog:
-    """The snapshot shipped with the package, read on first use."""
-    return load_catalog(BUNDLED_PATH)
+    """The snapshot shipped with the package (with its notes), read on first use and cached."""
+    cat = load_catalog(BUNDLED_PATH)
+    try:
+        with open(BUNDLED_NOTES_PATH, newline="") as fh:
+            cat.notes = [(r["provider"], r["region"], r["instance_type"], r["note"]) for r in csv.DictReader(fh)]
+    except (OSError, KeyError) as exc:
+        raise CatalogError(f"cannot read price catalog notes {BUNDLED_NOTES_PATH}: {exc}") from None
+    return cat
 
 
 __all__ = ["BUNDLED_PATH", "COLUMNS", "Catalog", "CatalogRow", "bundled_catalog", "gpu_matches",

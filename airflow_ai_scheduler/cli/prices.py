@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_ai_scheduler.catalog import Catalog, CatalogRow
 
 #: providers with a live fetcher in airflow_ai_scheduler.catalog.fetchers
 REFRESHABLE = ("aws", "gcp", "azure")
@@ -27,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_prices)
 
 
-def _catalog(path: Path | None):
+def _catalog(path: Path | None) -> Catalog:
     from airflow_ai_scheduler.catalog import bundled_catalog, load_catalog
     from airflow_ai_scheduler.exceptions import CatalogError, ConfigError
 
@@ -43,28 +47,47 @@ def cmd_prices(args: argparse.Namespace) -> int:
     if args.action == "refresh":
         return cmd_refresh(args)
     cat = _catalog(args.catalog)
-    rows = []
+    found: dict[int, CatalogRow] = {}  # by identity: overlapping --region forms must not list a row twice
     for provider in args.provider or [None]:
         for region in args.region or [None]:
-            rows += cat.query(provider=provider, region=region, tier=args.tier, gpu_type=args.gpu,
-                              min_vcpus=args.min_vcpus, min_memory_gib=args.min_memory)
-    rows.sort(key=lambda r: (r.provider, r.region, r.on_demand_usd_per_hour))
+            for r in cat.query(provider=provider, region=region, tier=args.tier, gpu_type=args.gpu,
+                               min_vcpus=args.min_vcpus, min_memory_gib=args.min_memory):
+                found.setdefault(id(r), r)
+    rows = list(found.values())
+    rows.sort(key=lambda r: (r.provider, r.region, r.on_demand_usd_per_hour, r.instance_type))
     if args.json:
-        print(json.dumps([r.to_csv() for r in rows], indent=2))
+        print(json.dumps([{**r.to_csv(), "notes": cat.notes_for(r)} for r in rows], indent=2))
         return 0
-    table = [("provider", "region", "instance", "vCPU", "GiB", "GPU", "on-demand $/h", "spot $/h", "saving",
-              "interruptions")]
+    print_table(rows, cat)
+    return 0
+
+
+def print_table(rows: list[CatalogRow], cat: Catalog) -> None:
+    """Aligned table (numbers right-aligned), then the notes that concern the listed rows."""
+    from airflow_ai_scheduler.catalog import UNKNOWN_BAND
+
+    header = ("provider", "region", "instance", "vCPU", "GiB", "GPU", "on-demand $/h", "spot $/h", "saving",
+              "interruptions")
+    numeric = {3, 4, 6, 7, 8}
+    table = [header]
+    notes: dict[str, int] = {}
+    marks: list[str] = []
     for r in rows:
         spot = f"{r.spot_usd_per_hour:.4f}" if r.has_spot else "-"
         saving = f"{100 * (1 - r.spot_usd_per_hour / r.on_demand_usd_per_hour):.0f} %" if r.has_spot else "-"
         gpu = f"{r.gpus}x {r.gpu_type}" if r.gpus else ""
+        band = (r.interruption_band or f"{UNKNOWN_BAND} assumed") if r.has_spot else "-"
+        refs = [notes.setdefault(n, len(notes) + 1) for n in cat.notes_for(r)]
+        marks.append("".join(f" [{i}]" for i in refs))
         table.append((r.provider, r.region, r.instance_type, f"{r.vcpus:g}", f"{r.memory_gib:g}", gpu,
-                      f"{r.on_demand_usd_per_hour:.4f}", spot, saving, r.interruption_band or ""))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+                      f"{r.on_demand_usd_per_hour:.4f}", spot, saving, band))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row, mark in zip(table, ["", *marks], strict=True):
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        print(("  ".join(cells) + mark).rstrip())
     print(f"\n{len(rows)} instance types from {cat.path}")
-    return 0
+    for note, i in notes.items():
+        print(f"[{i}] {note}")
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:

@@ -128,3 +128,14 @@ def test_offers_filter_by_provider_region_and_tier_and_carry_capacity():
                           and o.capacity == 3 for o in offers)
     offers.clear()  # a caller mutating its list must not empty the cache
     assert bundled_catalog().offers(tiers=("on-demand",), providers=["azure"], regions=["azure:eastus"], capacity=3)
+
+
+def test_bundled_catalog_is_cached_and_carries_its_notes():
+    cat = bundled_catalog()
+    assert bundled_catalog() is cat
+    by = {(r.provider, r.region, r.instance_type): r for r in cat.rows}
+    assert any("suspect" in n for n in cat.notes_for(by[("gcp", "us-central1", "a2-ultragpu-8g")]))
+    # wildcard region rows ("gcp,*,a3-megagpu-8g") apply in every region
+    assert cat.notes_for(by[("gcp", "europe-west4", "a3-megagpu-8g")])
+    assert cat.notes_for(by[("aws", "us-east-1", "m6i.xlarge")]) == []
+    assert load_catalog(BUNDLED_PATH).notes == []  # a refreshed file's prices are not the snapshot's

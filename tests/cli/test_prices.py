@@ -18,8 +18,8 @@ def test_table_lists_filtered_rows_aligned(capsys):
     expected = bundled_catalog().query(provider="aws", region="us-east-1", gpu_type="A10G", tier="spot")
     assert len(body) == len(expected) > 0
     assert out[0].split()[:3] == ["provider", "region", "instance"]
-    col = out[0].index("on-demand")
-    assert all(line[col - 2:col] == "  " and line[col].isdigit() for line in body)  # aligned under the header
+    end = out[0].index("on-demand $/h") + len("on-demand $/h")  # numbers are right-aligned under their header
+    assert all(line[end - 1].isdigit() and line[end] == " " and line[end - 6] == "." for line in body)
     assert f"{len(expected)} instance types" in out[-1]
 
 
@@ -85,3 +85,15 @@ def test_refresh_bad_input_exits_2(argv, message, capsys, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_notes_of_listed_rows_are_printed_and_unknown_bands_marked(capsys):
+    assert main(["prices", "--provider", "gcp", "--region", "us-central1", "--region", "gcp:us-central1",
+                 "--gpu", "A100-80GB"]) == 0
+    out = capsys.readouterr().out
+    body = [line for line in out.splitlines() if line.startswith("gcp")]
+    assert len(body) == len(bundled_catalog().query(provider="gcp", region="us-central1", gpu_type="A100-80GB"))
+    assert all(">20% assumed" in line and line.endswith("]") for line in body)  # GCP publishes no band
+    assert "\n[1] " in out and "suspect" in out
+    assert main(["prices", "--provider", "gcp", "--gpu", "A100-80GB", "--json"]) == 0
+    assert all(r["notes"] for r in json.loads(capsys.readouterr().out))

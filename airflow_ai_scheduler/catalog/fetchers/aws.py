@@ -8,21 +8,30 @@
   JSON *string*; the hourly price is ``terms.OnDemand.*.priceDimensions.*.pricePerUnit.USD``. vCPUs,
   memory and GPU count come from the product's attributes.
 
+* Interruption band: the public Spot Advisor feed (:data:`SPOT_ADVISOR_URL`, no auth, the data behind the
+  Spot Instance Advisor page): ``spot_advisor[region]["Linux"][type] = {"s": savings %, "r": index}`` and
+  ``ranges[index].label`` (``<5%`` … ``>20%``). If the feed is unreachable the band is left empty and a
+  refresh keeps the previous one; pass ``advisor_url=None`` to skip it.
+
 Credentials are boto3's usual chain. Needs ``ec2:DescribeSpotPriceHistory`` and ``pricing:GetProducts``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_ai_scheduler.catalog import CatalogRow, normalise_gpu_name
-from airflow_ai_scheduler.catalog.fetchers import field, today
+from airflow_ai_scheduler.catalog import BAND_MONTHLY_FREQUENCY, CatalogRow, normalise_gpu_name
+from airflow_ai_scheduler.catalog.fetchers import field, http_client, today
 from airflow_ai_scheduler.exceptions import CatalogError
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ PRICING_REGION = "us-east-1"
 FAMILY_GPU = {"p3": "V100", "p3dn": "V100-32GB", "p4d": "A100", "p4de": "A100-80GB", "p5": "H100",
               "p5e": "H200", "p5en": "H200", "g4dn": "T4", "g5": "A10G", "g6": "L4", "g6e": "L40S"}
 SOURCE = "aws:ec2.describe_spot_price_history+pricing.get_products"
+SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 
 
 def _default_client(service: str, region: str) -> Any:
@@ -46,13 +56,17 @@ class AwsFetcher:
 
     def __init__(self, shapes: Mapping[str, CatalogRow] | None = None,
                  client_factory: Callable[[str, str], Any] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, advisor_url: str | None = SPOT_ADVISOR_URL,
+                 http: httpx.Client | None = None) -> None:
         self.shapes = dict(shapes or {})
         self._client_factory = client_factory or _default_client
         self._now = now or (lambda: datetime.now(timezone.utc))
+        self.advisor_url = advisor_url
+        self._http = http
 
     def fetch(self, regions: Sequence[str], instance_types: Sequence[str]) -> list[CatalogRow]:
         pricing = self._client_factory("pricing", PRICING_REGION)
+        bands = self.advisor_bands(regions)
         rows: list[CatalogRow] = []
         for region in regions:
             spot = self.spot_prices(self._client_factory("ec2", region), region, instance_types)
@@ -62,8 +76,46 @@ class AwsFetcher:
                     log.warning("AWS: no on-demand Linux price for %s in %s; skipped", itype, region)
                     continue
                 price, attrs = od
-                rows.append(self._row(region, itype, price, spot.get(itype), attrs))
+                row = self._row(region, itype, price, spot.get(itype), attrs)
+                rows.append(dataclasses.replace(row, interruption_band=bands.get((region, itype))))
         return rows
+
+    # -- interruption bands -------------------------------------------------------------------------
+    def advisor_bands(self, regions: Sequence[str]) -> dict[tuple[str, str], str]:
+        """(region, type) → Spot Advisor band label; empty if the feed is off or unreachable."""
+        if not self.advisor_url:
+            return {}
+        import httpx
+
+        client = http_client(self._http)
+        try:
+            resp = client.get(self.advisor_url)
+            resp.raise_for_status()
+            data = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:  # bands are secondary: keep the previous ones
+            log.warning("AWS: Spot Advisor feed unavailable (%s: %s); interruption bands are kept from the "
+                        "base catalog", type(exc).__name__, exc)
+            return {}
+        finally:
+            if self._http is None:
+                client.close()
+        cloud = "AWS Spot Advisor"
+        labels: dict[int, str] = {}
+        for i, rng in enumerate(field(data, "ranges", cloud, "$", list)):
+            label = field(rng, "label", cloud, f"ranges[{i}]", str)
+            if label not in BAND_MONTHLY_FREQUENCY:
+                raise CatalogError(f"{cloud} response: field ranges[{i}].label is an unknown band {label!r}")
+            labels[field(rng, "index", cloud, f"ranges[{i}]", int)] = label
+        advisor = field(data, "spot_advisor", cloud, "$", dict)
+        out: dict[tuple[str, str], str] = {}
+        for region in regions:
+            for itype, entry in ((advisor.get(region) or {}).get("Linux") or {}).items():
+                r = field(entry, "r", cloud, f"spot_advisor.{region}.Linux.{itype}", int)
+                if r not in labels:
+                    raise CatalogError(f"{cloud} response: field spot_advisor.{region}.Linux.{itype}.r = {r} "
+                                       "is not in ranges")
+                out[(region, itype)] = labels[r]
+        return out
 
     # -- spot ---------------------------------------------------------------------------------------
     def spot_prices(self, ec2: Any, region: str, instance_types: Sequence[str]) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from airflow_ai_scheduler.catalog.fetchers import PriceFetcher, shapes_for
@@ -14,6 +15,24 @@ from airflow_ai_scheduler.exceptions import CatalogError
 boto3 = pytest.importorskip("boto3")
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+#: the Spot Advisor feed's shape (as in the snapshot's raw/spotinfo_spot-advisor-data.json), trimmed
+ADVISOR = {
+    "global_rate": "<10%", "instance_types": ["m6i.xlarge", "g5.xlarge"],
+    "ranges": [{"index": 0, "label": "<5%", "dots": 0, "max": 5}, {"index": 1, "label": "5-10%", "dots": 1, "max": 11},
+               {"index": 2, "label": "10-15%", "dots": 2, "max": 16}, {"index": 3, "label": "15-20%", "dots": 3, "max": 22},
+               {"index": 4, "label": ">20%", "dots": 4, "max": 100}],
+    "spot_advisor": {"us-east-1": {"Linux": {"m6i.xlarge": {"s": 58, "r": 1}, "g5.xlarge": {"s": 60, "r": 4}},
+                                   "Windows": {"m6i.xlarge": {"s": 40, "r": 0}}}},
+}
+
+
+def _advisor(payload=ADVISOR, status: int = 200) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(status, json=payload)))
+
+
+def _fetcher(factory, **kw) -> AwsFetcher:
+    kw.setdefault("http", _advisor())
+    return AwsFetcher(client_factory=factory, now=lambda: NOW, **kw)
 
 
 def _client(service: str, region: str):
@@ -83,7 +102,7 @@ def test_spot_is_the_cheapest_standard_az_over_all_pages_and_on_demand_from_pric
         _product("g5.xlarge", "us-east-1", "1.0060000000", "4", "16 GiB", gpu="1")]},
         _products_params("g5.xlarge", "us-east-1"))
 
-    fetcher = AwsFetcher(client_factory=factory, now=lambda: NOW)
+    fetcher = _fetcher(factory)
     assert isinstance(fetcher, PriceFetcher)
     rows = {r.instance_type: r for r in fetcher.fetch(["us-east-1"], types)}
 
@@ -92,7 +111,8 @@ def test_spot_is_the_cheapest_standard_az_over_all_pages_and_on_demand_from_pric
     assert (m6i.vcpus, m6i.memory_gib, m6i.gpus, m6i.gpu_type) == (4, 16, 0, None)
     g5 = rows["g5.xlarge"]
     assert (g5.gpus, g5.gpu_type, g5.spot_usd_per_hour, g5.on_demand_usd_per_hour) == (1, "A10G", 0.44, 1.006)
-    assert all(r.provider == "aws" and r.region == "us-east-1" and r.interruption_band is None for r in rows.values())
+    assert (m6i.interruption_band, g5.interruption_band) == ("5-10%", ">20%")  # Linux entries, not Windows
+    assert all(r.provider == "aws" and r.region == "us-east-1" for r in rows.values())
 
 
 def test_type_without_spot_history_keeps_on_demand_and_gpu_model_from_shapes(stubbed):
@@ -100,9 +120,10 @@ def test_type_without_spot_history_keeps_on_demand_and_gpu_model_from_shapes(stu
     ec2_stub.add_response("describe_spot_price_history", {"SpotPriceHistory": []}, None)
     pricing_stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
         _product("p3dn.24xlarge", "us-east-1", "31.212", "96", "768 GiB", gpu="8")]}, None)
-    fetcher = AwsFetcher(shapes=shapes_for("aws"), client_factory=factory, now=lambda: NOW)
+    fetcher = _fetcher(factory, shapes=shapes_for("aws"), http=_advisor(status=503))
     [row] = fetcher.fetch(["us-east-1"], ["p3dn.24xlarge"])
     assert row.spot_usd_per_hour is None and row.gpus == 8 and row.gpu_type == "V100-32GB"
+    assert row.interruption_band is None  # feed down: no band (a refresh keeps the base one)
 
 
 def test_unexpected_price_list_shape_names_aws_and_the_field(stubbed):
@@ -113,7 +134,7 @@ def test_unexpected_price_list_shape_names_aws_and_the_field(stubbed):
     del dim["pricePerUnit"]["USD"]
     pricing_stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [json.dumps(bad)]}, None)
     with pytest.raises(CatalogError, match=r"AWS price response: missing field PriceList\[0\]\.terms.*pricePerUnit\.USD"):
-        AwsFetcher(client_factory=factory, now=lambda: NOW).fetch(["us-east-1"], ["m6i.xlarge"])
+        _fetcher(factory, advisor_url=None).fetch(["us-east-1"], ["m6i.xlarge"])
 
 
 def test_missing_on_demand_product_skips_the_type_with_a_warning(stubbed, caplog):
@@ -121,5 +142,15 @@ def test_missing_on_demand_product_skips_the_type_with_a_warning(stubbed, caplog
     ec2_stub.add_response("describe_spot_price_history", {"SpotPriceHistory": [
         _spot("us-east-1a", "x9.huge", "1.0")]}, None)
     pricing_stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": []}, None)
-    assert AwsFetcher(client_factory=factory, now=lambda: NOW).fetch(["us-east-1"], ["x9.huge"]) == []
+    assert _fetcher(factory).fetch(["us-east-1"], ["x9.huge"]) == []
     assert "no on-demand Linux price for x9.huge in us-east-1" in caplog.text
+
+
+@pytest.mark.parametrize("payload, match", [
+    pytest.param({"spot_advisor": {}}, r"AWS Spot Advisor price response: missing field \$\.ranges", id="no-ranges"),
+    pytest.param({**ADVISOR, "ranges": [{"index": 0, "label": "rare"}]}, "unknown band 'rare'", id="unknown-band"),
+    pytest.param({**ADVISOR, "ranges": ADVISOR["ranges"][:1]}, r"m6i\.xlarge\.r = 1 is not in ranges", id="bad-index"),
+])
+def test_unexpected_spot_advisor_shape_is_an_error(payload, match):
+    with pytest.raises(CatalogError, match=match):
+        AwsFetcher(http=_advisor(payload)).advisor_bands(["us-east-1"])
