@@ -12,7 +12,7 @@ import csv
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
@@ -96,12 +96,18 @@ class CatalogRow:
         return self.spot_usd_per_hour is not None and self.spot_usd_per_hour < self.on_demand_usd_per_hour
 
     def to_csv(self) -> dict[str, str]:
-        d = asdict(self)
+        """The row as the CSV's columns; numbers written so that reading them back gives the same floats."""
         return {"provider": self.provider, "region": self.region, "instance_type": self.instance_type,
-                "vcpus": f"{self.vcpus:g}", "memory_gib": f"{self.memory_gib:g}", "gpu_name": self.gpu_type or "",
-                "gpu_count": str(self.gpus or ""), "on_demand_usd_per_hour": f"{self.on_demand_usd_per_hour:g}",
-                "spot_usd_per_hour": "" if self.spot_usd_per_hour is None else f"{self.spot_usd_per_hour:g}",
-                "interruption_band": self.interruption_band or "", "source": d["source"], "as_of": d["as_of"]}
+                "vcpus": _num(self.vcpus), "memory_gib": _num(self.memory_gib), "gpu_name": self.gpu_type or "",
+                "gpu_count": str(self.gpus or ""), "on_demand_usd_per_hour": _num(self.on_demand_usd_per_hour),
+                "spot_usd_per_hour": "" if self.spot_usd_per_hour is None else _num(self.spot_usd_per_hour),
+                "interruption_band": self.interruption_band or "", "source": self.source, "as_of": self.as_of}
+
+
+def _num(x: float) -> str:
+    """Shortest text that reads back as ``x`` (``8``, ``0.34``, ``14.76958``); ``:g`` alone rounds to 6 digits."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 def _float(value: str, path: Path, line: int, column: str) -> float | None:
@@ -204,7 +210,7 @@ class Catalog:
                     gpus=r.gpus, gpu_type=r.gpu_type, tier=tier,  # type: ignore[arg-type]
                     price_per_hour=r.spot_usd_per_hour if spot else r.on_demand_usd_per_hour,  # type: ignore[arg-type]
                     interruption_rate_per_hour=interruption_rate(r.interruption_band) if spot else 0.0,
-                    capacity=capacity,
+                    capacity=capacity, price_schedule=None,
                 ))
         self._offers[key] = out
         return list(out)

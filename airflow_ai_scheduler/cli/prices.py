@@ -73,8 +73,9 @@ def print_table(rows: list[CatalogRow], cat: Catalog) -> None:
     notes: dict[str, int] = {}
     marks: list[str] = []
     for r in rows:
-        spot = f"{r.spot_usd_per_hour:.4f}" if r.has_spot else "-"
-        saving = f"{100 * (1 - r.spot_usd_per_hour / r.on_demand_usd_per_hour):.0f} %" if r.has_spot else "-"
+        sp = r.spot_usd_per_hour if r.has_spot else None
+        spot = "-" if sp is None else f"{sp:.4f}"
+        saving = "-" if sp is None else f"{100 * (1 - sp / r.on_demand_usd_per_hour):.0f} %"
         gpu = f"{r.gpus}x {r.gpu_type}" if r.gpus else ""
         band = (r.interruption_band or f"{UNKNOWN_BAND} assumed") if r.has_spot else "-"
         refs = [notes.setdefault(n, len(notes) + 1) for n in cat.notes_for(r)]

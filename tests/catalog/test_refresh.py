@@ -90,3 +90,30 @@ def test_merge_keeps_base_gpu_model_when_fetched_row_lacks_it():
     fetched = [dataclasses.replace(base[0], gpu_type=None, on_demand_usd_per_hour=1.0)]
     [merged] = merge_rows(base, fetched)
     assert merged.gpu_type == base[0].gpu_type and merged.on_demand_usd_per_hour == 1.0
+
+
+def test_a_second_writer_waits_for_the_lock(tmp_path):
+    import threading
+    import time
+
+    from airflow_ai_scheduler.catalog.refresh import _locked, write_catalog
+
+    out = tmp_path / "prices.csv"
+    rows = bundled_catalog().rows[:3]
+    done = threading.Event()
+    with _locked(out):  # flock is per open file: a second open in this process blocks too
+        t = threading.Thread(target=lambda: (write_catalog(rows, out), done.set()), daemon=True)
+        t.start()
+        time.sleep(0.3)
+        assert not done.is_set() and not out.exists()
+    t.join(5)
+    assert done.is_set() and load_catalog(out).rows == rows
+
+
+def test_written_catalog_reads_back_identical(tmp_path):
+    from airflow_ai_scheduler.catalog.refresh import write_catalog
+
+    rows = bundled_catalog().rows
+    assert any(len(f"{r.on_demand_usd_per_hour}") > 8 for r in rows)  # more digits than %g keeps
+    write_catalog(rows, tmp_path / "copy.csv")
+    assert load_catalog(tmp_path / "copy.csv").rows == rows

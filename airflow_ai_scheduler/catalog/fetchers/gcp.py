@@ -116,7 +116,7 @@ class GcpFetcher:
     def _parts(self, itype: str) -> tuple[str, float, float, str | None, int] | None:
         """(family, vcpus, memory GiB, GPU type, GPU count) of a machine type, or None if unsupported."""
         m = _MACHINE.match(itype)
-        family = m.group("family") if m else None
+        family: str = m.group("family") if m else ""
         if m is None or family not in FAMILY_PREFIXES.values():
             log.warning("GCP: machine type %s is not in a supported family (%s); skipped", itype,
                         ", ".join(sorted(set(FAMILY_PREFIXES.values()))))
