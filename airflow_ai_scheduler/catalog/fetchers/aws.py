@@ -65,6 +65,17 @@ class AwsFetcher:
         self._http = http
 
     def fetch(self, regions: Sequence[str], instance_types: Sequence[str]) -> list[CatalogRow]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._fetch(regions, instance_types)
+        except ClientError as exc:  # access denied, throttling, bad filter: say which call and why
+            err = exc.response.get("Error", {})
+            raise CatalogError(f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}") from None
+        except BotoCoreError as exc:  # no credentials, endpoint unreachable
+            raise CatalogError(f"AWS price API call failed: {exc}") from None
+
+    def _fetch(self, regions: Sequence[str], instance_types: Sequence[str]) -> list[CatalogRow]:
         pricing = self._client_factory("pricing", PRICING_REGION)
         bands = self.advisor_bands(regions)
         rows: list[CatalogRow] = []

@@ -154,3 +154,12 @@ def test_missing_on_demand_product_skips_the_type_with_a_warning(stubbed, caplog
 def test_unexpected_spot_advisor_shape_is_an_error(payload, match):
     with pytest.raises(CatalogError, match=match):
         AwsFetcher(http=_advisor(payload)).advisor_bands(["us-east-1"])
+
+
+def test_aws_client_errors_become_catalog_errors_naming_the_call(stubbed):
+    factory, ec2_stub, pricing_stub = stubbed
+    ec2_stub.add_client_error("describe_spot_price_history", service_error_code="UnauthorizedOperation",
+                              service_message="You are not authorized to perform this operation.", http_status_code=403)
+    with pytest.raises(CatalogError, match="AWS DescribeSpotPriceHistory failed: UnauthorizedOperation: You are not"):
+        _fetcher(factory).fetch(["us-east-1"], ["m6i.xlarge"])
+
