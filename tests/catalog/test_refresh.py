@@ -117,3 +117,28 @@ def test_written_catalog_reads_back_identical(tmp_path):
     assert any(len(f"{r.on_demand_usd_per_hour}") > 8 for r in rows)  # more digits than %g keeps
     write_catalog(rows, tmp_path / "copy.csv")
     assert load_catalog(tmp_path / "copy.csv").rows == rows
+
+
+def test_refresh_with_the_real_azure_fetcher_over_a_mocked_api(tmp_path):
+    import httpx
+
+    from airflow_ai_scheduler.catalog.fetchers import shapes_for
+    from airflow_ai_scheduler.catalog.fetchers.azure import AzureFetcher
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        flt = request.url.params["$filter"]
+        items = [{"armRegionName": "westus2", "armSkuName": sku, "retailPrice": price, "unitOfMeasure": "1 Hour",
+                  "type": "Consumption", "skuName": name, "productName": "Virtual Machines NC Series",
+                  "currencyCode": "USD"}
+                 for sku, price, name in (("Standard_NC24ads_A100_v4", 3.0, "NC24ads A100 v4"),
+                                          ("Standard_NC24ads_A100_v4", 1.1, "NC24ads A100 v4 Spot"))
+                 if f"'{sku}'" in flt]
+        return httpx.Response(200, json={"Items": items, "NextPageLink": None})
+
+    fetcher = AzureFetcher(shapes=shapes_for("azure"), client=httpx.Client(transport=httpx.MockTransport(handler)))
+    path, _ = refresh_catalog(tmp_path / "p.csv", [fetcher], regions=["azure:westus2"])
+    row = next(r for r in load_catalog(path).rows
+               if (r.provider, r.region, r.instance_type) == ("azure", "westus2", "Standard_NC24ads_A100_v4"))
+    assert (row.on_demand_usd_per_hour, row.spot_usd_per_hour, row.gpu_type, row.gpus) == (3.0, 1.1, "A100-80GB", 1)
+    spot = next(o for o in load_catalog(path).offers() if o.offer_id == "azure:westus2:Standard_NC24ads_A100_v4:spot")
+    assert spot.price_per_hour == 1.1 and spot.interruption_rate_per_hour > 0
