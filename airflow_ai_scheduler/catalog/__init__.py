@@ -245,5 +245,26 @@ def bundled_catalog() -> Catalog:
     return cat
 
 
-__all__ = ["BUNDLED_PATH", "COLUMNS", "Catalog", "CatalogRow", "bundled_catalog", "gpu_matches",
+def catalog_from(path: str | Path | None) -> Catalog:
+    """The catalog a setting names: ``path`` (e.g. ``[ai_scheduler] catalog_path``) or, if empty, the bundled one.
+
+    A refreshed file is re-read only when its modification time or size changes, so callers that plan
+    often (the executor) can call this every time and still pick up a new refresh.
+    """
+    if not path:
+        return bundled_catalog()
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise CatalogError(f"cannot read price catalog {p}: {exc}") from None
+    return _cached_catalog(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _cached_catalog(path: str, _mtime_ns: int, _size: int) -> Catalog:
+    return load_catalog(path)
+
+
+__all__ = ["BUNDLED_PATH", "COLUMNS", "Catalog", "CatalogRow", "bundled_catalog", "catalog_from", "gpu_matches",
            "interruption_rate", "load_catalog", "normalise_gpu_name", "write_rows"]

@@ -139,3 +139,21 @@ def test_bundled_catalog_is_cached_and_carries_its_notes():
     assert cat.notes_for(by[("gcp", "europe-west4", "a3-megagpu-8g")])
     assert cat.notes_for(by[("aws", "us-east-1", "m6i.xlarge")]) == []
     assert load_catalog(BUNDLED_PATH).notes == []  # a refreshed file's prices are not the snapshot's
+
+
+def test_catalog_from_a_setting_rereads_a_changed_file(tmp_path):
+    import os
+
+    from airflow_ai_scheduler.catalog import catalog_from
+
+    assert catalog_from("") is bundled_catalog() and catalog_from(None) is bundled_catalog()
+    f = tmp_path / "prices.csv"
+    header = BUNDLED_PATH.read_text().splitlines()[0]
+    f.write_text(header + "\naws,us-east-1,a.one,2,4,,,0.1,,,,\n")
+    first = catalog_from(str(f))
+    assert catalog_from(f) is first and [r.instance_type for r in first.rows] == ["a.one"]
+    f.write_text(header + "\naws,us-east-1,b.two,2,4,,,0.2,,,,\n")
+    os.utime(f, ns=(10**18, 10**18))  # a refresh always changes the mtime; make sure it differs here
+    assert [r.instance_type for r in catalog_from(f).rows] == ["b.two"]
+    with pytest.raises(CatalogError, match="cannot read price catalog"):
+        catalog_from(tmp_path / "nope.csv")
