@@ -76,3 +76,12 @@ def test_http_error_names_azure_and_the_status():
     client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(429, text="slow down")))
     with pytest.raises(CatalogError, match="Azure price API returned HTTP 429: slow down"):
         AzureFetcher(shapes=shapes_for("azure"), client=client).fetch(["eastus"], ["Standard_D4s_v5"])
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not __import__("os").environ.get("AI_SCHEDULER_LIVE_PRICES"),
+                    reason="set AI_SCHEDULER_LIVE_PRICES=1 to call the public Azure Retail Prices API")
+def test_live_azure_prices_look_like_the_snapshot():
+    rows = AzureFetcher(shapes=shapes_for("azure")).fetch(["eastus"], ["Standard_D4s_v5"])
+    [row] = rows
+    assert 0.05 < row.on_demand_usd_per_hour < 1 and (row.spot_usd_per_hour or 0) < row.on_demand_usd_per_hour
