@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -79,7 +80,7 @@ def test_http_error_names_azure_and_the_status():
 
 
 @pytest.mark.live
-@pytest.mark.skipif(not __import__("os").environ.get("AI_SCHEDULER_LIVE_PRICES"),
+@pytest.mark.skipif(not os.environ.get("AI_SCHEDULER_LIVE_PRICES"),
                     reason="set AI_SCHEDULER_LIVE_PRICES=1 to call the public Azure Retail Prices API")
 def test_live_azure_prices_look_like_the_snapshot():
     rows = AzureFetcher(shapes=shapes_for("azure")).fetch(["eastus"], ["Standard_D4s_v5"])
