@@ -6,47 +6,61 @@
                                     resources=Resources(vcpus=4, memory_gib=16, gpus=1), tiers=("spot",)))
     def train(): ...
 
-The hint is stored under one key (:data:`HINT_KEY`) of ``executor_config``, which survives DAG
-serialization; other keys of ``executor_config`` are left alone. DAG-wide defaults go in
-``default_args={"executor_config": placement(...)}`` (Airflow passes them to every task that sets no
-``executor_config`` of its own), or ``placement(..., base=DEFAULTS)`` merges a task's hint over shared ones.
+The hint is stored under one key (:data:`HINT_KEY`) of ``executor_config`` as plain JSON (durations in
+seconds, datetimes as ISO-8601 UTC), because ``executor_config`` survives DAG serialization and a custom
+operator attribute does not. Other ``executor_config`` keys (``pod_override``, ECS ``run_task`` kwargs)
+are passed through untouched.
 
-A malformed hint fails early: :func:`placement` raises at the call naming the field, and the cluster
-policy in :mod:`.policy` fails the DAG's import naming the DAG, the task and the field.
+DAG-wide defaults: ``default_args={"executor_config": placement(...)}`` reaches every task that sets no
+``executor_config`` of its own — Airflow *replaces* (does not merge) ``executor_config`` from
+``default_args``. To extend shared defaults in one task, pass them as ``base``:
+``placement(priority=5, base=DEFAULTS)`` (the task's fields win; ``base``'s other keys are kept).
+
+A malformed hint fails early: :func:`placement` raises :class:`InvalidHintError` at the call naming the
+field, and the cluster policy in :mod:`.policy` fails the DAG's import naming the DAG, the task and the
+field. A DAG-level ``DeadlineAlert`` is read by :func:`dag_deadline` / :func:`resolve_dag_deadline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_ai_scheduler.exceptions import InvalidHintError
 from airflow_ai_scheduler.models import Resources
 
 HINT_KEY = "ai_scheduler"
 
-__all__ = ["HINT_KEY", "Resources", "TaskHint", "dag_deadline", "parse_hint", "placement"]
+__all__ = ["HINT_KEY", "Resources", "TaskHint", "dag_deadline", "parse_hint", "placement", "resolve_dag_deadline"]
 
 
 class Deadline(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Stored as ``{"relativeSeconds": N}`` (after the run starts) or ``{"at": "<ISO UTC>"}``."""
 
-    relative_seconds: float | None = Field(None, gt=0, description="after the run starts")
-    at: datetime | None = Field(None, description="absolute, timezone-aware")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    relative_seconds: float | None = Field(None, gt=0, alias="relativeSeconds")
+    at: datetime | None = None
 
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("an absolute deadline needs a timezone (e.g. datetime(..., tzinfo=timezone.utc))")
-        return v
+        return v.astimezone(timezone.utc) if v is not None else v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Deadline:
+        if (self.relative_seconds is None) == (self.at is None):
+            raise ValueError('give exactly one of "relativeSeconds" and "at"')
+        return self
 
 
 class TaskHint(BaseModel):
-    """The stored hint, validated. Field names are what users see in error messages."""
+    """The stored hint, validated. Field names are the :func:`placement` keywords users see in errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,20 +76,24 @@ class TaskHint(BaseModel):
     duration_seconds: float | None = Field(None, gt=0, description="expected runtime when there is no history")
     duration_std_seconds: float | None = Field(None, ge=0)
     data_gb: float = Field(0.0, ge=0)
-    data_region: str | None = Field(None, pattern=r"^[a-z0-9-]+:[a-z0-9-]+$")
+    data_region: str | None = Field(None, pattern=r"^[a-z0-9-]+:[a-z0-9-]+$",
+                                    description='"provider:region" where the input data lives')
     tiers: list[Literal["spot", "on-demand"]] | None = Field(None, min_length=1)
     providers: list[str] | None = Field(None, min_length=1)
     regions: list[str] | None = Field(None, min_length=1)
 
     def deadline_at(self, run_start: datetime) -> datetime | None:
+        """The absolute deadline of this task in a run that started at ``run_start`` (UTC), or None."""
         if self.deadline is None:
             return None
         if self.deadline.at is not None:
-            return self.deadline.at.astimezone(timezone.utc)
-        return run_start + timedelta(seconds=self.deadline.relative_seconds or 0)
+            return self.deadline.at
+        return run_start.astimezone(timezone.utc) + timedelta(seconds=self.deadline.relative_seconds or 0)
 
     def to_job_fields(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`~airflow_ai_scheduler.models.Job` (no id, deps or deadline)."""
+        """Keyword arguments for :class:`~airflow_ai_scheduler.models.Job`: everything but ``job_id``,
+        ``dependencies`` and ``deadline`` (use :meth:`deadline_at`). ``estimated_duration_hours`` is
+        present only when the hint gives a duration; history, when there is some, should win."""
         fields: dict[str, Any] = {
             "hard_deadline": self.hard_deadline, "is_checkpointable": self.checkpointable,
             "input_data_size_gb": self.data_gb, "data_region": self.data_region, "budget_usd": self.budget_usd,
@@ -96,6 +114,8 @@ class TaskHint(BaseModel):
         return fields
 
 
+# -- building and parsing -------------------------------------------------------------------------------
+
 def _seconds(value: Any, field: str) -> float | None:
     if value is None:
         return None
@@ -106,10 +126,43 @@ def _seconds(value: Any, field: str) -> float | None:
     raise InvalidHintError(f"expected a timedelta or a number of hours, got {value!r}", field=field)
 
 
-def _field_of(exc: ValidationError) -> tuple[str, str]:
-    e = exc.errors(include_url=False)[0]
-    loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
-    return loc, e["msg"]
+def _names(value: Any, field: str) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # tiers="spot" means ("spot",), not ["s", "p", "o", "t"]
+        return [value]
+    if not isinstance(value, (Sequence, set, frozenset)):
+        raise InvalidHintError(f"expected a list of names, got {value!r}", field=field)
+    return list(value)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    # users write deadline=..., never deadline.relativeSeconds: name the keyword they wrote
+    return "deadline" if out.startswith("deadline.") else out
+
+
+def _error(exc: ValidationError) -> tuple[str, str]:
+    """(first bad field, message listing every problem) of a validation error."""
+    errors = exc.errors(include_url=False)
+    fields = [_field_path(tuple(e["loc"])) or "hint" for e in errors]
+    if len(errors) == 1:
+        return fields[0], errors[0]["msg"]
+    return fields[0], "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
+
+
+def _deadline(deadline: Any) -> dict[str, Any]:
+    if isinstance(deadline, timedelta):
+        return {"relativeSeconds": deadline.total_seconds()}
+    if isinstance(deadline, datetime):
+        if deadline.tzinfo is None:
+            raise InvalidHintError("an absolute deadline needs a timezone (e.g. datetime(..., tzinfo=timezone.utc))",
+                                   field="deadline")
+        return {"at": deadline.astimezone(timezone.utc).isoformat()}
+    raise InvalidHintError(f"expected a timedelta (after the run starts) or an aware datetime, got {deadline!r}",
+                           field="deadline")
 
 
 def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bool = False,
@@ -123,27 +176,34 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
               **executor_config: Any) -> dict[str, Any]:
     """An ``executor_config`` carrying a placement hint (plus any other ``executor_config`` keys).
 
-    ``deadline``: a ``timedelta`` after the run starts, or an aware ``datetime``. Durations are
-    ``timedelta`` or hours. ``tiers``: ``("spot",)``, ``("on-demand",)`` or both. ``base``: another
-    ``placement(...)`` whose hint this one extends.
+    ``deadline``: a ``timedelta`` after the run starts, or a timezone-aware ``datetime``.
+    ``hard_deadline``: the planner must meet it (else it is a soft, priced target). Durations
+    (``checkpoint_interval``, ``restart_overhead``, ``duration`` = expected runtime while there is no
+    history, ``duration_std``) are ``timedelta`` or hours. ``resources``: :class:`Resources` or a dict
+    (``vcpus``, ``memory_gib``, ``gpus``, ``gpu_type``). ``priority``: higher = more important.
+    ``budget_usd``: max expected cost of the task. ``elastic``: may run on more or fewer vCPUs.
+    ``data_gb``/``data_region`` (``"aws:us-east-1"``): input data and where it lives.
+    ``tiers``: ``("spot",)``, ``("on-demand",)`` or both; ``providers``/``regions`` restrict where it runs.
+    ``base``: another ``placement(...)`` whose hint and keys this one extends.
+
+    Raises :class:`InvalidHintError` naming the bad field.
     """
-    raw: dict[str, Any] = dict((base or {}).get(HINT_KEY, {}))
+    base_hint = (base or {}).get(HINT_KEY, {})
+    raw: dict[str, Any] = dict(base_hint) if isinstance(base_hint, Mapping) else {}
     if deadline is not None:
-        if isinstance(deadline, timedelta):
-            raw["deadline"] = {"relative_seconds": deadline.total_seconds()}
-        elif isinstance(deadline, datetime):
-            raw["deadline"] = {"at": deadline.isoformat()}
-        else:
-            raise InvalidHintError(f"expected a timedelta or an aware datetime, got {deadline!r}", field="deadline")
+        raw["deadline"] = _deadline(deadline)
     if resources is not None:
-        raw["resources"] = (resources.model_dump(mode="json", by_alias=True) if isinstance(resources, Resources)
-                            else dict(resources))
+        if isinstance(resources, Resources):
+            raw["resources"] = resources.model_dump(mode="json", by_alias=False)
+        elif isinstance(resources, Mapping):
+            raw["resources"] = dict(resources)
+        else:
+            raise InvalidHintError(f"expected Resources(...) or a dict, got {resources!r}", field="resources")
     simple = {"hard_deadline": hard_deadline or None, "checkpointable": checkpointable or None,
               "priority": priority, "budget_usd": budget_usd, "elastic": elastic or None,
               "data_gb": data_gb or None, "data_region": data_region,
-              "tiers": list(tiers) if tiers is not None else None,
-              "providers": list(providers) if providers is not None else None,
-              "regions": list(regions) if regions is not None else None,
+              "tiers": _names(tiers, "tiers"), "providers": _names(providers, "providers"),
+              "regions": _names(regions, "regions"),
               "checkpoint_interval_seconds": _seconds(checkpoint_interval, "checkpoint_interval"),
               "restart_overhead_seconds": _seconds(restart_overhead, "restart_overhead"),
               "duration_seconds": _seconds(duration, "duration"),
@@ -152,15 +212,24 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     try:
         TaskHint.model_validate(raw)
     except ValidationError as exc:
-        field, msg = _field_of(exc)
-        raise InvalidHintError(msg, field=field) from None
+        field, msg = _error(exc)
+        raise InvalidHintError(msg, field=_user_field(field)) from None
     return {**dict(base or {}), **executor_config, HINT_KEY: raw}
+
+
+def _user_field(field: str) -> str:
+    """The stored name → the :func:`placement` keyword (``duration_seconds`` → ``duration``)."""
+    head, sep, rest = field.partition(".")
+    for stored in ("checkpoint_interval", "restart_overhead", "duration_std", "duration"):
+        if head == f"{stored}_seconds":
+            return stored + sep + rest
+    return field
 
 
 def parse_hint(executor_config: Mapping[str, Any] | None, *, dag_id: str | None = None,
                task_id: str | None = None) -> TaskHint | None:
     """The task's hint, or None without one; :class:`InvalidHintError` names DAG, task and field."""
-    if not executor_config or HINT_KEY not in executor_config:
+    if not executor_config or not isinstance(executor_config, Mapping) or HINT_KEY not in executor_config:
         return None
     raw = executor_config[HINT_KEY]
     if not isinstance(raw, Mapping):
@@ -169,34 +238,106 @@ def parse_hint(executor_config: Mapping[str, Any] | None, *, dag_id: str | None 
     try:
         return TaskHint.model_validate(dict(raw))
     except ValidationError as exc:
-        field, msg = _field_of(exc)
-        raise InvalidHintError(msg, dag_id=dag_id, task_id=task_id, field=field) from None
+        field, msg = _error(exc)
+        raise InvalidHintError(msg, dag_id=dag_id, task_id=task_id, field=_user_field(field)) from None
 
 
-def dag_deadline(dag: Any) -> timedelta | datetime | None:
-    """The deadline a DAG-level ``DeadlineAlert`` sets, when it is relative to the run or fixed.
+# -- the DAG-level DeadlineAlert ------------------------------------------------------------------------
 
-    ``DAGRUN_QUEUED_AT``/``DAGRUN_LOGICAL_DATE`` + interval → a timedelta after the run starts; a
-    ``FIXED_DATETIME`` reference → that time plus the interval. Other references (e.g. average runtime)
-    cannot be resolved before the run and are ignored.
-    """
+#: DeadlineReference types resolvable from the run alone (others, e.g. AVERAGE_RUNTIME, need history)
+_RELATIVE = {"DagRunQueuedAtDeadline": "queued_at", "DagRunLogicalDateDeadline": "logical_date"}
+_FIXED = "FixedDatetimeDeadline"
+
+
+def _interval(value: Any) -> timedelta | None:
+    """An alert's interval as Airflow keeps it: a timedelta, serde ``{"__data__": secs}``, or bare seconds.
+    A ``VariableInterval`` (read from a Variable when the run is created) is not resolvable here."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, Mapping):
+        data = value.get("__data__", value.get("__var"))
+        return _interval(data) if not isinstance(data, Mapping) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return None
+
+
+def _definitions(alerts: Sequence[Any], session: Any) -> Iterator[tuple[str, datetime | None, timedelta | None]]:
+    """(reference type name, fixed datetime, interval) of each alert, whatever form the DAG holds it in:
+    SDK ``DeadlineAlert`` objects (parsed DAG), encoded dicts (``DagSerialization.from_dict``), or the
+    ``deadline_alert`` row ids a DAG read from the metadata DB carries (looked up with ``session``)."""
+    ids = [a for a in alerts if isinstance(a, str)]
+    rows = _alert_rows(ids, session) if ids else []
+    for alert in [a for a in alerts if not isinstance(a, str)] + rows:
+        if isinstance(alert, Mapping):
+            data = alert.get("__var", alert)
+            ref, interval = data.get("reference") or {}, data.get("interval")
+            name = str(ref.get("reference_type", "")) if isinstance(ref, Mapping) else ""
+            ts = ref.get("datetime") if isinstance(ref, Mapping) else None
+            fixed = datetime.fromtimestamp(ts, timezone.utc) if isinstance(ts, (int, float)) else None
+        else:
+            ref, interval = getattr(alert, "reference", None), getattr(alert, "interval", None)
+            name = type(ref).__name__
+            fixed = getattr(ref, "_datetime", None)
+        yield name, fixed if isinstance(fixed, datetime) else None, _interval(interval)
+
+
+def _alert_rows(ids: list[str], session: Any) -> list[dict[str, Any]]:
+    from uuid import UUID
+
+    from airflow.models.deadline_alert import DeadlineAlert as DeadlineAlertModel
+    from sqlalchemy import select
+
+    def read(s: Any) -> list[dict[str, Any]]:
+        stmt = select(DeadlineAlertModel).where(DeadlineAlertModel.id.in_([UUID(i) for i in ids]))
+        return [{"reference": r.reference, "interval": r.interval} for r in s.scalars(stmt)]
+
+    if session is not None:
+        return read(session)
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        return read(s)
+
+
+def _alerts(dag: Any) -> list[Any]:
     alerts = getattr(dag, "deadline", None)
-    if alerts is None:
-        return None
-    if not isinstance(alerts, (list, tuple)):
-        alerts = [alerts]
-    found: list[timedelta | datetime] = []
-    for alert in alerts:
-        reference, interval = getattr(alert, "reference", None), getattr(alert, "interval", None)
-        if not isinstance(interval, timedelta):
+    if not alerts:
+        return []
+    return list(alerts) if isinstance(alerts, (list, tuple)) else [alerts]
+
+
+def dag_deadline(dag: Any, *, session: Any = None) -> timedelta | datetime | None:
+    """The deadline a DAG-level ``DeadlineAlert`` sets for the run's final tasks, or None.
+
+    ``DAGRUN_QUEUED_AT``/``DAGRUN_LOGICAL_DATE`` + interval → a ``timedelta`` after the run starts (an
+    approximation for the logical date; :func:`resolve_dag_deadline` is exact); ``FIXED_DATETIME(dt)`` +
+    interval → an aware ``datetime``. With several alerts the earliest relative one wins, else the earliest
+    absolute one. References that need history (``AVERAGE_RUNTIME``) or a Variable are ignored. Works on
+    an SDK DAG and on a ``SerializedDAG``; one read from the DB holds alert ids, looked up with ``session``
+    (a new session when None — scheduler, api-server or dag-processor only).
+    """
+    rel: list[timedelta] = []
+    fixed_at: list[datetime] = []
+    for name, fixed, interval in _definitions(_alerts(dag), session):
+        if interval is None:
             continue
-        fixed = getattr(reference, "_datetime", None) or getattr(reference, "datetime", None)
-        name = type(reference).__name__.lower()
-        if isinstance(fixed, datetime):
-            found.append(fixed + interval)
-        elif "queued" in name or "logical" in name or "dagrun" in name:
-            found.append(interval)
-    rel = [f for f in found if isinstance(f, timedelta)]
+        if name == _FIXED and fixed is not None:
+            fixed_at.append(fixed + interval)
+        elif name in _RELATIVE:
+            rel.append(interval)
     if rel:
         return min(rel)
-    return min((f for f in found if isinstance(f, datetime)), default=None)
+    return min(fixed_at, default=None)
+
+
+def resolve_dag_deadline(dag: Any, *, queued_at: datetime | None, logical_date: datetime | None = None,
+                         session: Any = None) -> datetime | None:
+    """The earliest absolute deadline the DAG's ``DeadlineAlert`` s set for one run, or None."""
+    times = {"queued_at": queued_at, "logical_date": logical_date}
+    found: list[datetime] = []
+    for name, fixed, interval in _definitions(_alerts(dag), session):
+        anchor = fixed if name == _FIXED else times.get(_RELATIVE.get(name, ""))
+        if interval is not None and anchor is not None:
+            found.append(anchor.astimezone(timezone.utc) + interval)
+    return min(found, default=None)
