@@ -30,9 +30,31 @@ class RunPlan:
     placements: dict[str, Placement] = field(default_factory=dict)
     manifest: Manifest | None = None
     source: str = "executor"  # executor | operator | stored
+    jobs: dict[str, Any] = field(default_factory=dict)  # job_id → Job, across re-plans
+    on_demand_cost: float | None = None  # the whole run all on-demand, from its first plan
 
     def __post_init__(self) -> None:
         self.placements = self.plan.placement_map
+        if self.manifest is not None:
+            self.jobs = {**self.jobs, **self.manifest.job_map}
+
+
+def merge_plans(previous: Plan | None, new: Plan) -> Plan:
+    """A re-plan covers only the run's unfinished tasks: keep the earlier placements of the others, so
+    the run's plan stays complete (its objective adds their expected cost)."""
+    if previous is None:
+        return new
+    fresh = {p.job_id for p in new.placements}
+    kept = [p for p in previous.placements if p.job_id not in fresh]
+    if not kept:
+        return new
+    extra = sum(p.estimated_cost for p in kept)
+    o = new.objective
+    objective = o.model_copy(update={"cost": round(o.cost + extra, 6),
+                                     "total": round(o.total + extra * 1.0, 6)})
+    return new.model_copy(update={"placements": [*kept, *new.placements], "objective": objective,
+                                  "notes": [*new.notes, f"re-planned {len(fresh)} unfinished task(s); kept "
+                                                        f"{len(kept)} earlier placement(s)"]})
 
 
 @dataclass
@@ -118,8 +140,11 @@ class PlanningService:
         manifest = self.manifest_for(dag_id, run_id)
         if manifest is None:
             return
+        before = self.get(dag_id, run_id)
+        prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
         greedy = check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers)
-        self._publish(key, RunPlan(plan=greedy, final=self.settings.planner == "greedy", manifest=manifest))
+        self._publish(key, RunPlan(plan=merge_plans(prev_plan, greedy), final=self.settings.planner == "greedy",
+                                   manifest=manifest, jobs=prev_jobs))
         plan = greedy
         if self.settings.planner != "greedy":
             kwargs = dict(self.settings.planner_kwargs)
@@ -136,12 +161,19 @@ class PlanningService:
                 log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan",
                             self.settings.planner, dag_id, run_id)
                 plan = greedy
-            self._publish(key, RunPlan(plan=plan, final=True, manifest=manifest))
+            self._publish(key, RunPlan(plan=merge_plans(prev_plan, plan), final=True, manifest=manifest,
+                                       jobs=prev_jobs))
         if self.store is not None:
             from airflow_ai_scheduler.planning.reference import on_demand_reference
 
             od = on_demand_reference(manifest, self.offers)
-            self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, manifest, on_demand_cost=od))
+            if before is not None and before.on_demand_cost is not None:
+                od = before.on_demand_cost  # the run's reference is its first plan's, not the re-planned rest
+            current = self.get(dag_id, run_id)
+            if current is not None:
+                current.on_demand_cost = od
+            merged = merge_plans(prev_plan, plan)
+            self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od))
         log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
                  len(plan.placements), plan.objective.cost)
 

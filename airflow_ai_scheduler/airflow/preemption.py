@@ -27,6 +27,7 @@ class Relaunch:
     ran_hours: float
     preemptions: int
     requeued: Any = None  # Future of the DB reset
+    previous_fleet: str | None = None
     next_decision: float = field(default_factory=time.monotonic)
 
 
@@ -54,7 +55,7 @@ class PreemptionHandler:
         from airflow_ai_scheduler.airflow.executor import _requeue_ti
 
         fut = self.ex.planning.submit(_requeue_ti, workload.ti.id)
-        self.pending[key] = Relaunch(workload, first, ran, n, requeued=fut)
+        self.pending[key] = Relaunch(workload, first, ran, n, requeued=fut, previous_fleet=launch.get("fleet"))
         self.ex.planning.request(key.dag_id, key.run_id, replan=True)
         log.info("%s lost its spot capacity (%s); relaunch %d of %d pending", key, info, n, self.retries)
 
@@ -95,7 +96,7 @@ class PreemptionHandler:
             if now < r.next_decision:
                 continue
             decision = self.policy.decide(self.state(key, r))
-            fleet = self._fleet_for(decision)
+            fleet = self._fleet_for(decision, self._job(key), r.previous_fleet)
             if fleet is None:  # "wait", or no slot on the chosen tier: decide again shortly
                 r.next_decision = now + 2.0
                 continue
@@ -104,9 +105,20 @@ class PreemptionHandler:
             log.info("relaunching %s on fleet %s (policy: %s)", key, fleet, decision)
         return out
 
-    def _fleet_for(self, decision: str) -> str | None:
+    def _fleet_for(self, decision: str, job: Any, previous: str | None) -> str | None:
+        """A fleet of the decided tier that the job may use and that has a free slot — another spot pool
+        before the one just lost (as SkyPilot's EAGER_NEXT_REGION does) — or None to wait."""
+        from airflow_ai_scheduler.planning.candidates import fit_problem
+
         if decision == "wait":
             return None
         tier = "spot" if decision == "spot" else "on-demand"
-        candidates = [name for name, f in self.ex.fleets.items() if f.spec.tier == tier and f.free_slots() > 0]
-        return candidates[0] if candidates else None
+        if job is not None and job.allowed_tiers and tier not in job.allowed_tiers:
+            tier = job.allowed_tiers[0]  # the author's restriction wins over the policy
+        allowed = [name for name, f in self.ex.fleets.items() if f.spec.tier == tier and (
+            job is None or fit_problem(job, self.ex.offer_map[name]) is None)]
+        if not allowed and tier == "on-demand":  # the job fits no on-demand fleet: any one keeps it alive
+            allowed = [name for name, f in self.ex.fleets.items() if f.spec.tier == "on-demand"]
+        allowed.sort(key=lambda name: name == previous)
+        free = [name for name in allowed if self.ex.fleets[name].free_slots() > 0]
+        return free[0] if free else None
