@@ -186,7 +186,7 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     ``tiers``: ``("spot",)``, ``("on-demand",)`` or both; ``providers``/``regions`` restrict where it runs.
     ``base``: another ``placement(...)`` whose hint and keys this one extends.
 
-    Raises :class:`InvalidHintError` naming the bad field.
+    Raises :class:`InvalidHintError` naming the bad field (and the DAG, when called inside one).
     """
     base_hint = (base or {}).get(HINT_KEY, {})
     raw: dict[str, Any] = dict(base_hint) if isinstance(base_hint, Mapping) else {}
@@ -213,8 +213,22 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
         TaskHint.model_validate(raw)
     except ValidationError as exc:
         field, msg = _error(exc)
-        raise InvalidHintError(msg, field=_user_field(field)) from None
+        raise InvalidHintError(msg, dag_id=_current_dag_id(), field=_user_field(field)) from None
     return {**dict(base or {}), **executor_config, HINT_KEY: raw}
+
+
+def _current_dag_id() -> str | None:
+    """The DAG being defined while placement() runs (inside ``@dag`` or ``with DAG(...)``), to name it in
+    errors: the task does not exist yet, but the traceback's line shows it. Only looked up when the SDK
+    is already imported (never import Airflow from here), and best-effort: the context stack is internal."""
+    import sys
+
+    module = sys.modules.get("airflow.sdk.definitions._internal.contextmanager")
+    try:
+        dag = module.DagContext.get_current() if module is not None else None
+    except Exception:  # an internal API: never let it mask the real error
+        return None
+    return getattr(dag, "dag_id", None)
 
 
 def _user_field(field: str) -> str:

@@ -279,3 +279,22 @@ def test_cluster_policy_is_registered_through_the_entry_point():
     module.task_policy(good)  # no error
     with pytest.raises(AirflowClusterPolicyViolation, match=r"DAG 'pol'.*task 'bad'.*field 'tiers\[0\]'"):
         module.task_policy(bad)
+
+
+def test_placement_inside_a_dag_names_the_dag_being_defined():
+    from airflow.sdk import dag, task
+
+    @dag(schedule=None, start_date=NOW)
+    def eager():
+        @task(executor_config=placement(tiers=("cheap",)))
+        def crunch():
+            pass
+
+        crunch()
+
+    with pytest.raises(InvalidHintError) as err:
+        eager()
+    assert (err.value.dag_id, err.value.field) == ("eager", "tiers[0]") and "DAG 'eager'" in str(err.value)
+    with pytest.raises(InvalidHintError) as outside:
+        placement(tiers=("cheap",))
+    assert outside.value.dag_id is None
