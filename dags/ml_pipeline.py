@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 from airflow_ai_scheduler.airflow.hints import Resources, placement
+from airflow_ai_scheduler.recovery import Checkpoint
 
 
 def where() -> dict[str, str]:
@@ -26,9 +27,15 @@ def ml_pipeline():
                                     checkpoint_interval=timedelta(minutes=10), restart_overhead=timedelta(minutes=3),
                                     resources=Resources(vcpus=4, memory_gib=16), tiers=("spot",),
                                     deadline=timedelta(hours=8), priority=5))
-    def train(_: dict) -> dict[str, str]:
-        time.sleep(4)
-        return where()
+    def train(_: dict, **context) -> dict[str, object]:
+        # resumes from its last checkpoint when spot capacity was lost (the demo's spot fleet loses it once)
+        ckpt = Checkpoint(context)
+        state = ckpt.load() or {"epoch": 0}
+        resumed_from = state["epoch"]
+        for epoch in range(state["epoch"], 8):
+            time.sleep(1)  # one "epoch" of training
+            ckpt.save({"epoch": epoch + 1})
+        return {**where(), "resumed_from_epoch": resumed_from}
 
     @task(executor_config=placement(duration=timedelta(minutes=10), deadline=timedelta(hours=9)))
     def evaluate(_: dict) -> dict[str, str]:

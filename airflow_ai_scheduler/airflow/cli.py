@@ -82,7 +82,7 @@ def run_report(store: Any, dag_id: str, run_id: str) -> dict[str, Any]:
     tries = store.history(dag_id, run_id=run_id, limit=10_000)
     planned = {p.job_id: p for p in stored.plan.placements} if stored else {}
     rows = []
-    for t in sorted(tries, key=lambda r: (r["actual_start"] or r["recorded_at"])):
+    for t in sorted(tries, key=lambda r: r["id"]):
         job = t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]"
         p = planned.get(job) or planned.get(t["task_id"])
         rows.append({"task": job, "try": t["try_number"], "fleet": t["fleet"], "tier": t["tier"],

@@ -35,8 +35,13 @@ def _ti_facts(key: Any, session_scope: Any) -> dict[str, Any]:
 
 def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement: Any, fleet_spec: Any) -> dict[str, Any]:
     """The history row's fields (pure: tested without a database)."""
-    start: datetime = facts.get("start") or launch["start"]
-    end: datetime = facts.get("end") or launch["end"]
+    if launch.get("outcome") == "preempted":  # the task instance's dates belong to the whole try
+        start, end = launch["start"], launch["end"]
+    else:
+        start = facts.get("start") or launch["start"]
+        end = facts.get("end") or launch["end"]
+        if facts.get("start") and launch["start"] > facts["start"]:
+            start = launch["start"]  # a relaunch after a preemption: only this attempt's time
     runtime = max(0.0, (end - start).total_seconds())
     outcome = launch.get("outcome") or OUTCOMES.get(str(facts.get("state")), "failed")
     price = float(launch.get("price") or 0.0)
