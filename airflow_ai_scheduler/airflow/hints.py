@@ -23,6 +23,7 @@ field. A DAG-level ``DeadlineAlert`` is read by :func:`dag_deadline` / :func:`re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from airflow_ai_scheduler.exceptions import InvalidHintError
 from airflow_ai_scheduler.models import Resources
 
 HINT_KEY = "ai_scheduler"
+
+log = logging.getLogger(__name__)
 
 __all__ = ["HINT_KEY", "Resources", "TaskHint", "dag_deadline", "parse_hint", "placement", "resolve_dag_deadline"]
 
@@ -306,12 +309,18 @@ def _alert_rows(ids: list[str], session: Any) -> list[dict[str, Any]]:
         stmt = select(DeadlineAlertModel).where(DeadlineAlertModel.id.in_([UUID(i) for i in ids]))
         return [{"reference": r.reference, "interval": r.interval} for r in s.scalars(stmt)]
 
-    if session is not None:
-        return read(session)
-    from airflow.utils.session import create_session
+    try:
+        if session is not None:
+            return read(session)
+        from airflow.utils.session import create_session
 
-    with create_session() as s:
-        return read(s)
+        # not scoped: the scoped session is the caller's (e.g. the scheduler loop's) and closing it would
+        # detach everything it holds
+        with create_session(scoped=False) as s:
+            return read(s)
+    except Exception:  # an unknown deadline must not stop planning: the run is planned without it
+        log.warning("could not read the DAG's deadline alerts %s", ids, exc_info=True)
+        return []
 
 
 def _alerts(dag: Any) -> list[Any]:

@@ -224,6 +224,20 @@ def test_dag_deadline_of_a_dag_read_from_the_db_looks_up_its_alert_rows(tmp_path
     engine.dispose()
 
 
+def test_an_unreadable_deadline_alert_table_means_no_deadline_not_a_crash(tmp_path, caplog):
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    class FromDb:
+        deadline = [str(uuid.uuid4())]
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no deadline_alert table
+    with Session(engine) as session:
+        assert dag_deadline(FromDb(), session=session) is None
+    assert "could not read the DAG's deadline alerts" in caplog.text
+    engine.dispose()
+
+
 BAD_DAG = """
 from datetime import datetime
 from airflow.sdk import dag, task
