@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow_ai_scheduler.exceptions import InvalidHintError
@@ -93,18 +93,6 @@ def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
     return Manifest(now=now, weights=weights or Weights(), jobs=jobs, offers=list(offers))
 
 
-def dag_deadline_at(dag: Any, run_start: datetime) -> datetime | None:
-    """The absolute deadline a DAG-level DeadlineAlert sets for this run, when it can be resolved."""
-    try:
-        from airflow_ai_scheduler.airflow.hints import dag_deadline
-    except ImportError:  # pragma: no cover
-        return None
-    value = dag_deadline(dag)
-    if isinstance(value, timedelta):
-        return run_start + value
-    return value
-
-
 def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
     """Read one DAG run's task instances and serialized DAG (scheduler process only)."""
     from airflow.models.dag_version import DagVersion  # noqa: F401  (mapper registry)
@@ -131,5 +119,9 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
         doc = getattr(task, "doc_md", None) or getattr(task, "doc", None) if task else None
         if doc:
             docs[ti.task_id] = str(doc)
-    return RunInfo(dag_id=dag_id, run_id=run_id, run_start=run_start, tasks=tasks,
-                   dag_deadline_at=dag_deadline_at(dag, run_start) if dag else None, docs=docs)
+    from airflow_ai_scheduler.airflow.hints import resolve_dag_deadline
+
+    deadline = resolve_dag_deadline(dag, queued_at=dr.queued_at or run_start, logical_date=dr.logical_date,
+                                    session=session) if dag else None
+    return RunInfo(dag_id=dag_id, run_id=run_id, run_start=run_start, tasks=tasks, dag_deadline_at=deadline,
+                   docs=docs)
