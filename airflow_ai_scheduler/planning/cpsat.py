@@ -24,6 +24,8 @@ of Ω's 1 − (1 − P_int)(1 − P_miss) — with P_miss read from a table of t
 (σ = the job's durationStd). The plan returned is re-priced exactly by :mod:`.objective` and passes the
 validator; ``lowerBound`` is the solver's bound on the model's objective, a bound on Ω up to step rounding.
 The model starts from the greedy plan (solution hints) and stops at the time limit with the best plan.
+Manifests of more than 200 jobs keep, per job, the 4 cheapest alternatives plus the warm start's and one
+on-demand (a heuristic cut: the bound is then the bound of that smaller model).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from airflow_ai_scheduler.planning.objective import (
 from airflow_ai_scheduler.planning.validate import validate
 
 SCALE = 10_000  # objective units per USD
+TOP_K_ABOVE_JOBS = 200  # larger manifests keep only the TOP_K cheapest alternatives per job
+TOP_K = 4
 MAX_STEPS = 5_000
 
 
@@ -88,6 +92,7 @@ class CpSatPlanner:
         if hints is None and greedy is not None:
             hints = {p.job_id: Choice(p.offer_id, manifest.hours(p.start_time)) for p in greedy.placements}
         model = _Model(manifest, offers, cands, fixed, self._horizon(manifest, greedy), self.step_minutes)
+        model.keep = {j: c.offer_id for j, c in (hints or {}).items()}
         model.build()
         if hints:
             model.hint(hints)
@@ -173,6 +178,8 @@ class _Model:
         self.start: dict[str, object] = {}
         self.end: dict[str, object] = {}
         self.n_alts = 0
+        self.keep: dict[str, str] = {}
+        self.top_k = 0 if len(manifest.jobs) <= TOP_K_ABOVE_JOBS else TOP_K
 
     def steps(self, hours: float) -> int:
         return int(math.ceil(hours / self.step_h - 1e-9))
@@ -202,6 +209,14 @@ class _Model:
                         continue
                     a = b = s
                 out.append(_Alt(o, a, b, dur, cost, interruption_probability(o, runtime)))
+        if self.top_k and len(out) > self.top_k and not fixed:
+            # large models: the k cheapest alternatives, plus the warm start's and a safe on-demand one
+            keep = sorted(out, key=lambda a: a.cost + a.p_int)[: self.top_k]
+            hinted = self.keep.get(job.job_id)
+            keep += [a for a in out if a not in keep and (a.offer.offer_id == hinted)]
+            if not any(a.offer.tier == "on-demand" for a in keep):
+                keep += sorted((a for a in out if a.offer.tier == "on-demand"), key=lambda a: a.cost)[:1]
+            out = keep
         return out
 
     def build(self) -> None:
