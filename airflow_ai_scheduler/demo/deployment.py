@@ -98,8 +98,11 @@ class LocalDeployment:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
-                              text=True, check=check, timeout=timeout)
+        done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} exited with {done.returncode}:\n{done.stderr[-4000:]}")
+        return done
 
     def start(self, components: Iterable[str] = COMPONENTS) -> LocalDeployment:
         self.airflow("db", "migrate")
