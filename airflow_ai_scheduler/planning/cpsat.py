@@ -324,24 +324,102 @@ class _Model:
                         objective.append(c * y)
 
     def hint(self, hints: Mapping[str, Choice]) -> None:
-        for jid, ch in hints.items():
-            alts = self.alts.get(jid)
-            if not alts:
-                continue
-            start = None if ch.start_hours is None else max(0, round(ch.start_hours / self.step_h))
-            best = None
-            for k, a in enumerate(alts):
-                if a.offer.offer_id == ch.offer_id and (start is None or a.lo <= start <= a.hi or best is None):
-                    best = k
-            for k, x in enumerate(self.x[jid]):
-                self.m.AddHint(x, k == best)
-            if start is not None and best is not None:
-                a = alts[best]
-                self.m.AddHint(self.start[jid], min(max(start, a.lo), a.hi))
+        """Hint a complete schedule that is feasible *in the discrete model*: the hinted offers, started in
+        the hinted order but re-timed on whole steps (rounded-up durations, capacity, transfer delays), so
+        the solver starts from a solution instead of repairing a continuous-time one."""
+        order = sorted(self.alts, key=lambda j: (hints[j].start_hours or 0.0) if j in hints else math.inf)
+        end: dict[str, int] = {}
+        self._hinted_loc: dict[str, str] = {}
+        usage: dict[str, list[int]] = {}
+        for jid in self._topological(order):
+            alts, ch = self.alts[jid], hints.get(jid)
+            pick = [k for k, a in enumerate(alts) if ch is not None and a.offer.offer_id == ch.offer_id]
+            if not pick:
+                pick = [min(range(len(alts)), key=lambda k: alts[k].cost)]
+            want = 0 if ch is None or ch.start_hours is None else self.steps(ch.start_hours)
+            ready = max([want, *(end[d] + self._delay(d, jid, alts[pick[0]]) for d in self.scorer.jobs[jid].dependencies)])
+            k, s = self._earliest(alts, pick, ready, usage)
+            if k is None:
+                return  # no room on the hinted offer within the horizon: leave the solver unhinted
+            a = alts[k]
+            end[jid] = s + a.dur
+            self._hinted_loc[jid] = a.offer.location
+            if a.offer.capacity is not None:
+                row = usage.setdefault(a.offer.offer_id, [0] * (self.H + a.dur + 2))
+                for t in range(s, min(len(row), s + a.dur)):
+                    row[t] += 1
+            for i, x in enumerate(self.x[jid]):
+                self.m.AddHint(x, i == k)
+            self.m.AddHint(self.start[jid], s)
+            self.m.AddHint(self.end[jid], s + a.dur)
 
-    def solve(self, time_limit: float, workers: int, seed: int) -> tuple[str, dict[str, Choice], float | None]:
+    def _topological(self, order: list[str]) -> list[str]:
+        done: set[str] = set()
+        out: list[str] = []
+
+        def visit(j: str) -> None:
+            if j in done:
+                return
+            done.add(j)
+            for d in self.scorer.jobs[j].dependencies:
+                visit(d)
+            out.append(j)
+
+        for j in order:
+            visit(j)
+        return out
+
+    def _delay(self, dep: str, jid: str, alt: _Alt) -> int:
+        job = self.scorer.jobs[jid]
+        if not (job.input_data_size_gb > 0 and not job.data_region):
+            return 0
+        src = self._hinted_loc.get(dep)
+        share = job.input_data_size_gb / len(job.dependencies)
+        return self.steps(transfer_hours(self.manifest.egress, share, src, alt.offer.location)) if src else 0
+
+    def _earliest(self, alts: list[_Alt], pick: list[int], ready: int,
+                  usage: dict[str, list[int]]) -> tuple[int | None, int]:
+        s = ready
+        while s <= self.H:
+            k = next((k for k in pick if alts[k].hi >= s), None)
+            if k is None:
+                return None, 0
+            a = alts[k]
+            s = max(s, a.lo)
+            row = usage.get(a.offer.offer_id)
+            cap = a.offer.capacity
+            busy = None if cap is None or row is None else next(
+                (t for t in range(s, min(len(row), s + a.dur)) if row[t] >= cap), None)
+            if busy is None:
+                return k, s
+            s = busy + 1
+        return None, 0
+
+    def _complete_hint(self, time_limit: float, workers: int, seed: int) -> None:
+        """Turn the partial hint (offers and steps) into a full assignment by solving with the hinted
+        variables fixed: CP-SAT takes a complete feasible hint as its first solution at once, while a
+        partial one on a large model it may not complete within the time limit."""
+        if not self.m.Proto().solution_hint.vars:
+            return
         solver = self.cp.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+        solver.parameters.num_workers = max(1, workers)
+        solver.parameters.random_seed = seed
+        solver.parameters.fix_variables_to_their_hinted_value = True
+        if solver.Solve(self.m) not in (self.cp.OPTIMAL, self.cp.FEASIBLE):
+            return  # keep the partial hint: the solver still tries it first
+        values = solver.ResponseProto().solution
+        self.m.ClearHints()
+        for i, v in enumerate(values):
+            self.m.AddHint(self.m.GetIntVarFromProtoIndex(i), v)
+
+    def solve(self, time_limit: float, workers: int, seed: int) -> tuple[str, dict[str, Choice], float | None]:
+        import time
+
+        began = time.perf_counter()
+        self._complete_hint(min(5.0, time_limit / 4), workers, seed)
+        solver = self.cp.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
         solver.parameters.num_workers = max(1, workers)
         solver.parameters.random_seed = seed
         code = solver.Solve(self.m)
