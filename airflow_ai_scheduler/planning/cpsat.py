@@ -23,9 +23,12 @@ is costed at the price when it starts, and a job's risk is modelled as max(P_int
 of Ω's 1 − (1 − P_int)(1 − P_miss) — with P_miss read from a table of the normal tail over the end step
 (σ = the job's durationStd). The plan returned is re-priced exactly by :mod:`.objective` and passes the
 validator; ``lowerBound`` is the solver's bound on the model's objective, a bound on Ω up to step rounding.
-The model starts from the greedy plan (solution hints) and stops at the time limit with the best plan.
+The model starts from the greedy plan: its offers are re-timed on whole steps (rounded-up durations,
+capacity, transfer delays) and completed into a full feasible hint by a short solve with those variables
+fixed, so CP-SAT holds a solution from the start; it stops at the time limit with the best plan.
 Manifests of more than 200 jobs keep, per job, the 4 cheapest alternatives plus the warm start's and one
-on-demand (a heuristic cut: the bound is then the bound of that smaller model).
+on-demand (a heuristic cut: the bound is then the bound of that smaller model), and skip CP-SAT's
+presolve, which otherwise spends the whole time limit expanding the risk tables.
 """
 
 from __future__ import annotations
@@ -420,6 +423,10 @@ class _Model:
         self._complete_hint(min(5.0, time_limit / 4), workers, seed)
         solver = self.cp.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
+        if self.top_k:
+            # on 1,000 jobs presolve expands the risk tables into ~300k constraints and uses the whole
+            # time limit before search starts (measured); without it search starts from the hint at once
+            solver.parameters.cp_model_presolve = False
         solver.parameters.num_workers = max(1, workers)
         solver.parameters.random_seed = seed
         code = solver.Solve(self.m)
