@@ -83,3 +83,19 @@ def test_registered_as_optimal_and_never_worse_than_greedy(basic_offers):
     opt = get_planner("optimal", time_limit_seconds=5).plan(m, basic_offers)
     assert opt.planner == "optimal" and opt.lower_bound is not None
     assert opt.objective.total <= GreedyPlanner().plan(m, basic_offers).objective.total + 1e-6
+
+
+def test_greedy_warm_start_becomes_a_complete_feasible_hint():
+    # durations off the step grid, a capacity-1 pool and a chain: the continuous greedy times, rounded,
+    # would overlap or break precedence; the re-timed hint must still be feasible (hence completable)
+    from airflow_ai_scheduler.planning.candidates import CandidateIndex
+    from airflow_ai_scheduler.planning.cpsat import _Model
+
+    offers = [offer("cheap", "spot", 0.1, lam=0.01, capacity=1), offer("od", price=1.0)]
+    m = manifest([job("a", 0.37), job("b", 0.41, deps=["a"]), job("c", 0.29), job("d", 0.33, deps=["c"])], offers)
+    greedy = GreedyPlanner().plan(m, offers)
+    model = _Model(m, offers, CandidateIndex(m, offers), {}, 3.0, 7.0)
+    model.build()
+    model.hint({p.job_id: Choice(p.offer_id, m.hours(p.start_time)) for p in greedy.placements})
+    model._complete_hint(5.0, 1, 0)
+    assert len(model.m.Proto().solution_hint.vars) == len(model.m.Proto().variables)
