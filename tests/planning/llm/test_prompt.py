@@ -1,0 +1,57 @@
+"""The prompt: deterministic, data quoted as JSON, compressed to fit a character budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_ai_scheduler.exceptions import LLMPlannerError
+from airflow_ai_scheduler.planning.llm import PlanningHistory, RunCost, TaskStats, build_prompt
+from airflow_ai_scheduler.planning.llm.audit import prompt_hash
+from tests.factories import job, manifest, offer
+
+
+def _offers(n: int) -> list:
+    # each cheaper offer is riskier, so candidate pruning keeps them all
+    return [offer(f"o{i}", "spot", 2.0 - i / 10, lam=0.01 * i) for i in range(n)]
+
+
+def test_same_manifest_same_prompt_and_hash():
+    m = manifest([job("a"), job("b", 2, ["a"])], _offers(4))
+    assert prompt_hash(build_prompt(m)) == prompt_hash(build_prompt(m.model_copy(deep=True)))
+    assert prompt_hash(build_prompt(m)) != prompt_hash(build_prompt(m.model_copy(update={"budget_usd": 9.0})))
+
+
+def test_jobs_in_topological_order_and_names_quoted():
+    m = manifest([job("z_last", 1, ['x"; drop']), job('x"; drop', 1)], _offers(2))
+    text = build_prompt(m)
+    assert text.index('"x\\"; drop" |') < text.index('"z_last" |')
+
+
+def test_top_k_limits_offers_per_candidate_set():
+    m = manifest([job("a")], _offers(12))
+    text = build_prompt(m, top_k=3)
+    rows = [line for line in text.splitlines() if line.startswith('  "o')]
+    assert len(rows) == 3
+
+
+def test_identical_jobs_share_one_candidate_set():
+    m = manifest([job(f"map_{i}") for i in range(50)], _offers(6))
+    text = build_prompt(m)
+    assert text.count("\nS0:") == 1 and "\nS1:" not in text
+    assert text.count("| S0") == 50
+
+
+def test_budget_shrinks_top_k_then_refuses():
+    m = manifest([job(f"j{i}", 1 + i) for i in range(40)], _offers(8))
+    full = build_prompt(m, top_k=5)
+    small = build_prompt(m, top_k=5, max_chars=len(full) - 1)
+    assert len(small) < len(full)
+    with pytest.raises(LLMPlannerError, match="40 jobs"):
+        build_prompt(m, max_chars=500)
+
+
+def test_history_section():
+    h = PlanningHistory(task_runtimes={"a": TaskStats(1.5, 0.25, 7)}, pool_interruptions={"o1": 3},
+                        recent_runs=[RunCost("run1", 2.0, 2.5)])
+    text = build_prompt(manifest([job("a")], _offers(2)), history=h)
+    assert '"a": 1.5 0.25 7' in text and '"o1": 3' in text and '"run1": 2 vs 2.5' in text
