@@ -89,7 +89,10 @@ class LLMPlanner:
         violations = validate(manifest, plan, offers)
         bad_jobs = {v.job_id for v in violations if v.job_id is not None}
         global_bad = any(v.job_id is None for v in violations)
-        reasons = sorted({f"{v.rule}" for v in violations} | {"unknown_offer" for _ in unusable})
+        # jobs whose answer was unusable show up as "missing" in the priced plan: name the real cause
+        reasons = sorted({v.rule for v in violations if not (v.rule == "missing" and v.job_id in unusable)}
+                         | {"unknown_offer" for why in unusable.values() if why.startswith("unknown")}
+                         | {"offer_does_not_fit" for why in unusable.values() if not why.startswith("unknown")})
         timed = {p.job_id: Choice(p.offer_id, manifest.hours(p.start_time)) for p in plan.placements}
         fixed = {} if global_bad else {j: c for j, c in timed.items() if j not in bad_jobs}
         hints = {j: c for j, c in timed.items() if j not in fixed}
@@ -124,7 +127,7 @@ class LLMPlanner:
         self.last_exchange = scrubbed(ex)
         r = ex.repair
         notes = [f"llm {status}: {scrub(ex.reason)}", f"model {ex.model}, prompt {ex.prompt_hash[:12]}",
-                 f"kept {len(r.kept)}, changed {len(r.changed)}, added {len(r.added)}"]
+                 f"kept {len(r.kept)}, changed {len(r.changed)}, retimed {len(r.retimed)}, added {len(r.added)}"]
         return plan.model_copy(update={"planner": self.name, "status": status, "notes": notes + list(plan.notes),
                                        "planning_seconds": watch.seconds})
 
@@ -169,13 +172,15 @@ def _start_hours(manifest: Manifest, start: str | None) -> float | None:
 
 
 def summarize(manifest: Manifest, llm: Mapping[str, Choice], final: Plan) -> RepairSummary:
-    kept, changed, added = [], [], []
+    kept, changed, retimed, added = [], [], [], []
     for p in final.placements:
         c = llm.get(p.job_id)
         if c is None:
             added.append(p.job_id)
-        elif c.offer_id == p.offer_id and abs((c.start_hours or 0.0) - manifest.hours(p.start_time)) < START_TOLERANCE_H:
+        elif c.offer_id != p.offer_id:
+            changed.append(p.job_id)
+        elif abs((c.start_hours or 0.0) - manifest.hours(p.start_time)) < START_TOLERANCE_H:
             kept.append(p.job_id)
         else:
-            changed.append(p.job_id)
-    return RepairSummary(kept=sorted(kept), changed=sorted(changed), added=sorted(added))
+            retimed.append(p.job_id)
+    return RepairSummary(kept=sorted(kept), changed=sorted(changed), retimed=sorted(retimed), added=sorted(added))

@@ -56,7 +56,8 @@ Outcome = Literal["accepted", "repaired", "fallback", "dry-run"]
 
 class RepairSummary(_Camel):
     kept: list[str] = Field(default_factory=list)
-    changed: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list, description="another offer than the model chose")
+    retimed: list[str] = Field(default_factory=list, description="the model's offer, another start time")
     added: list[str] = Field(default_factory=list)
 
 

@@ -30,7 +30,7 @@ def test_dependency_violation_is_repaired_keeping_valid_choices(chain):
     assert plan.status == "repaired" and not validate(chain, plan, chain.offers)
     ex = planner.last_exchange
     assert "dependency" in ex.reason
-    assert ex.repair.kept == ["a"] and ex.repair.changed == ["b"]
+    assert ex.repair.kept == ["a"] and ex.repair.changed + ex.repair.retimed == ["b"]
     assert {p.job_id: p.offer_id for p in plan.placements}["a"] == "od"  # the valid choice stayed fixed
 
 
