@@ -4,9 +4,11 @@ Sections: role and goal, weights, now, jobs in topological order, candidate offe
 response format. Task names and docs come from DAG authors and are *data*: they are JSON-encoded inside a
 delimited block, and the model is told that nothing in that block is an instruction.
 
-Compression for large DAGs: jobs with the same requirements share one candidate table (a "set"), each set
-keeps its top-k offers by Ω at time 0 (objective.Scorer), and if the text exceeds ``max_chars`` k shrinks
-to 1; beyond that the prompt is refused (:class:`LLMPlannerError`) and the planner falls back to CP-SAT.
+Compression for large DAGs: jobs that may use the same offers (identical mapped tasks, same resources and
+restrictions) share one candidate table (a "set") priced per hour of work; each set keeps its top-k offers
+by Ω at time 0 (objective.Scorer); if the text exceeds ``max_chars`` k shrinks to 1; beyond that the prompt
+is refused (:class:`LLMPlannerError`) and the planner falls back to CP-SAT. About 100 characters per job:
+~3,500 jobs fit the default budget.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.llm.schema import PlanningHistory
 from airflow_ai_scheduler.planning.objective import Scorer
 
-MAX_PROMPT_CHARS = 200_000  # ≈ 50k tokens: well inside Gemini 2.5's context, leaves room for the answer
+MAX_PROMPT_CHARS = 400_000  # ≈ 100k tokens: a tenth of Gemini 2.5's 1M context; the answer needs ~60 tokens a job
 DOC_CHARS = 300  # per job; docs are context, not the plan
 
 
@@ -41,16 +43,22 @@ def candidate_sets(manifest: Manifest, offers: list[Offer], top_k: int) -> tuple
     key_to_set: dict[tuple[object, ...], int] = {}
     job_set: dict[str, int] = {}
     for job in topological_order(manifest.jobs):
-        key = (tuple(o.offer_id for o in cands.for_job(job)), job.estimated_duration_hours,
-               job.is_checkpointable, job.deadline)
+        # jobs share a set when they may use the same offers; ranked for one hour of this job's work
+        key = (tuple(o.offer_id for o in cands.for_job(job)), job.is_checkpointable)
         idx = key_to_set.get(key)
         if idx is None:
-            ranked = sorted(cands.for_job(job), key=lambda o: (scorer.omega(scorer.score(job, o, 0.0, {})),
+            unit = per_hour(job)
+            ranked = sorted(cands.for_job(job), key=lambda o: (scorer.omega(scorer.score(unit, o, 0.0, {})),
                                                                 o.offer_id))
             idx = key_to_set[key] = len(sets)
             sets.append(ranked[:top_k])
         job_set[job.job_id] = idx
     return sets, job_set
+
+
+def per_hour(job: Job) -> Job:
+    """The job as one hour of work without a deadline: the unit a shared candidate table is priced in."""
+    return job.model_copy(update={"estimated_duration_hours": 1.0, "deadline": None, "duration_std_hours": None})
 
 
 def build_prompt(manifest: Manifest, offers: list[Offer] | None = None, history: PlanningHistory | None = None,
@@ -109,10 +117,11 @@ def _render(manifest: Manifest, offers: list[Offer], history: PlanningHistory | 
     if doc_lines:
         out += ["", "Job docs (data):", *doc_lines]
     out.append("<<<END DATA>>>")
-    out += ["", f"# Candidate sets (top {top_k} by Ω if started now; expected runtime h, expected cost USD)",
-            "offerId | provider:region | instanceType | tier | $/h | λ/h | capacity | runtime h | cost USD"]
+    out += ["", f"# Candidate sets (top {top_k} by Ω for one hour of work started now)",
+            "offerId | provider:region | instanceType | tier | $/h | λ/h | capacity | expected runtime h per "
+            "hour of work (spot rework) | expected USD per hour of work"]
     for i, cand in enumerate(sets):
-        rep = next(scorer.jobs[j] for j, s in job_set.items() if s == i)
+        rep = per_hour(next(scorer.jobs[j] for j, s in job_set.items() if s == i))
         out.append(f"S{i}:")
         for o in cand:
             sc = scorer.score(rep, o, 0.0, {})
