@@ -22,6 +22,19 @@ def known_secrets(extra: tuple[str, ...] = ()) -> list[str]:
     return [v for v in vals if v and len(v) >= 8]
 
 
+def secrets_of(model: object) -> tuple[str, ...]:
+    """Keys a model's provider holds (e.g. from an Airflow connection, never in env), to scrub them too.
+    Best effort over pydantic-ai internals; the Google key pattern above is the backstop."""
+    provider = getattr(model, "_provider", None) or getattr(model, "provider", None)
+    found = []
+    for obj in (provider, getattr(provider, "client", None)):
+        for attr in ("_api_key", "api_key"):
+            val = getattr(obj, attr, None) if obj is not None else None
+            if isinstance(val, str):
+                found.append(val)
+    return tuple(found)
+
+
 def scrub(text: str, secrets: list[str] | None = None) -> str:
     for s in secrets if secrets is not None else known_secrets():
         text = text.replace(s, "***")

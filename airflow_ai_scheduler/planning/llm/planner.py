@@ -18,7 +18,7 @@ from airflow_ai_scheduler.models import Manifest, Offer, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import fit_problem
 from airflow_ai_scheduler.planning.greedy import build_plan
-from airflow_ai_scheduler.planning.llm.audit import prompt_hash, scrub, scrubbed
+from airflow_ai_scheduler.planning.llm.audit import known_secrets, prompt_hash, scrub, scrubbed, secrets_of
 from airflow_ai_scheduler.planning.llm.client import call_model, model_name, resolve_model
 from airflow_ai_scheduler.planning.llm.prompt import build_prompt
 from airflow_ai_scheduler.planning.llm.schema import (
@@ -45,6 +45,7 @@ class LLMPlanner:
         self.history, self.job_docs = history, dict(job_docs or {})
         self.fallback_time_limit, self.top_k = fallback_time_limit_seconds, top_k_offers
         self.last_exchange: LLMExchange | None = None
+        self._secrets: list[str] = known_secrets()
 
     def _model(self) -> Any:
         if self.conn_id:
@@ -65,6 +66,7 @@ class LLMPlanner:
             ex.prompt = self.prompt(manifest, offers)
             ex.prompt_hash = prompt_hash(ex.prompt)
             model = self._model()
+            self._secrets = known_secrets(secrets_of(model))
             ex.model = model_name(model)
             res = call_model(model, ex.prompt, timeout_seconds=self.timeout, retries=self.retries,
                              backoff_seconds=self.backoff)
@@ -118,15 +120,15 @@ class LLMPlanner:
                   watch: Stopwatch) -> Plan:
         from airflow_ai_scheduler.planning.cpsat import CpSatPlanner
 
-        log.warning("LLM planner falls back to CP-SAT: %s", scrub(reason))
+        log.warning("LLM planner falls back to CP-SAT: %s", scrub(reason, self._secrets))
         ex.outcome, ex.reason = "fallback", reason
         plan = CpSatPlanner(time_limit_seconds=self.fallback_time_limit).plan(manifest, offers)
         return self._done(plan, ex, "fallback", watch)
 
     def _done(self, plan: Plan, ex: LLMExchange, status: str, watch: Stopwatch) -> Plan:
-        self.last_exchange = scrubbed(ex)
+        self.last_exchange = scrubbed(ex, self._secrets)
         r = ex.repair
-        notes = [f"llm {status}: {scrub(ex.reason)}", f"model {ex.model}, prompt {ex.prompt_hash[:12]}",
+        notes = [f"llm {status}: {scrub(ex.reason, self._secrets)}", f"model {ex.model}, prompt {ex.prompt_hash[:12]}",
                  f"kept {len(r.kept)}, changed {len(r.changed)}, retimed {len(r.retimed)}, added {len(r.added)}"]
         return plan.model_copy(update={"planner": self.name, "status": status, "notes": notes + list(plan.notes),
                                        "planning_seconds": watch.seconds})
