@@ -46,6 +46,7 @@ class LLMPlanner:
         self.fallback_time_limit, self.top_k = fallback_time_limit_seconds, top_k_offers
         self.last_exchange: LLMExchange | None = None
         self._secrets: list[str] = known_secrets()
+        self._why: dict[str, str] = {}
 
     def _model(self) -> Any:
         if self.conn_id:
@@ -61,6 +62,7 @@ class LLMPlanner:
     def plan(self, manifest: Manifest, offers: list[Offer] | None = None) -> Plan:
         watch = Stopwatch()
         offers = resolve_offers(manifest, offers)
+        self._why = {}
         ex = LLMExchange(prompt_hash="", prompt="", model=model_name(self.model or self.conn_id or "default"))
         try:
             ex.prompt = self.prompt(manifest, offers)
@@ -74,6 +76,7 @@ class LLMPlanner:
             ex.latency_seconds, ex.attempts = res.latency_seconds, res.attempts
             ex.input_tokens, ex.output_tokens = res.input_tokens, res.output_tokens
             choices, unusable = interpret(manifest, offers, res.answer)
+            self._why = {p.job_id: p.rationale.strip()[:200] for p in res.answer.placements if p.rationale.strip()}
         except LLMPlannerError as exc:
             return self._fallback(manifest, offers, ex, str(exc), watch)
         plan = build_plan(manifest, offers, choices, planner=self.name)
@@ -130,7 +133,13 @@ class LLMPlanner:
         r = ex.repair
         notes = [f"llm {status}: {scrub(ex.reason, self._secrets)}", f"model {ex.model}, prompt {ex.prompt_hash[:12]}",
                  f"kept {len(r.kept)}, changed {len(r.changed)}, retimed {len(r.retimed)}, added {len(r.added)}"]
+        # the model's own reason travels with each placement it chose and the plan kept
+        keep = set(r.kept) | set(r.retimed)
+        placements = [p.model_copy(update={"rationale": scrub(f"llm: {self._why[p.job_id]}; {p.rationale}",
+                                                              self._secrets)})
+                      if p.job_id in keep and p.job_id in self._why else p for p in plan.placements]
         return plan.model_copy(update={"planner": self.name, "status": status, "notes": notes + list(plan.notes),
+                                       "placements": placements,
                                        "planning_seconds": watch.seconds})
 
 

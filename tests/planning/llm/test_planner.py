@@ -20,6 +20,7 @@ def test_good_plan_is_accepted_as_is(chain):
     assert {p.job_id: p.offer_id for p in plan.placements} == {"a": "od", "b": "spot"}  # not "improved"
     ex = planner.last_exchange
     assert ex.outcome == "accepted" and ex.repair.kept == ["a", "b"] and len(ex.prompt_hash) == 64
+    assert all(p.rationale.startswith("llm: test") for p in plan.placements)
 
 
 def test_dependency_violation_is_repaired_keeping_valid_choices(chain):
