@@ -19,7 +19,7 @@ from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import fit_problem
 from airflow_ai_scheduler.planning.greedy import build_plan
 from airflow_ai_scheduler.planning.llm.audit import known_secrets, prompt_hash, scrub, scrubbed, secrets_of
-from airflow_ai_scheduler.planning.llm.client import call_model, model_name, resolve_model
+from airflow_ai_scheduler.planning.llm.client import DEFAULT_MODEL, call_model, model_name, resolve_model
 from airflow_ai_scheduler.planning.llm.prompt import build_prompt
 from airflow_ai_scheduler.planning.llm.schema import (
     LLMExchange,
@@ -63,7 +63,7 @@ class LLMPlanner:
         watch = Stopwatch()
         offers = resolve_offers(manifest, offers)
         self._why = {}
-        ex = LLMExchange(prompt_hash="", prompt="", model=model_name(self.model or self.conn_id or "default"))
+        ex = LLMExchange(prompt_hash="", prompt="", model=model_name(self.model or self.conn_id or DEFAULT_MODEL))
         try:
             ex.prompt = self.prompt(manifest, offers)
             ex.prompt_hash = prompt_hash(ex.prompt)
