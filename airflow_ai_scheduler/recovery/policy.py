@@ -103,9 +103,10 @@ class UniformProgress:
         behind = state.work_done_hours < target
         if state.spot_available:
             intended: Decision = "spot"
-            if self.hysteresis and state.current == "on_demand" and \
-                    state.work_done_hours < target + 2 * state.restart_overhead_hours:
-                intended = "on_demand"  # a switch back costs an overhead: only when clearly ahead
+            if self.hysteresis and state.current == "on_demand" and state.work_done_hours < target:
+                # behind the line, a switch back would pay an overhead only to fall further behind; a margin
+                # above the line (tried: 1-2 overheads) cost more on the real traces (bench/README.md)
+                intended = "on_demand"
         else:
             intended = "on_demand" if behind else "wait"
             if self.hysteresis and state.current == "on_demand":

@@ -64,9 +64,9 @@ class RunResult:
 
 def simulate(policy: SpotPolicy, job: Job, trace: Trace, start_tick: int = 0, max_hours: float | None = None,
              record: bool = False) -> RunResult:
-    """Run ``job`` from ``start_tick`` until done (or ``max_hours``, default 4× the deadline: a miss)."""
+    """Run ``job`` from ``start_tick`` until done (or ``max_hours``, default 20× the deadline: a miss)."""
     step = trace.step_hours
-    limit = max_hours if max_hours is not None else 4 * max(job.deadline_hours, job.work_hours)
+    limit = max_hours if max_hours is not None else 20 * max(job.deadline_hours, job.work_hours)
     res = RunResult()
     t = done = pending = 0.0
     current = "none"
