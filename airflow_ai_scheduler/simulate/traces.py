@@ -1,9 +1,9 @@
 """Spot traces from the Can't Be Late (NSDI'24) data set, bundled under ``data/spot-traces`` (see PROVENANCE.md).
 
 File format: ``{"metadata": {"gap_seconds": N}, "data": [...]}``; each value is a count at one tick, and a
-value > 0 means spot capacity can be had (availability traces) or the instance is still held (preemption
-traces: 0/1 series, mostly 1 — a 0 is a tick without the instance, i.e. a preemption until re-acquired). Both
-are therefore read the same way: a boolean "spot usable" per tick of ``gap_seconds``.
+value > 0 means spot capacity can be had (availability traces) or an instance is held (preemption traces
+count the instances held: a fall to 0 is a preemption, the 0s after it the wait for a relaunch; see
+PROVENANCE.md). Both are therefore read the same way: a boolean "spot usable" per tick of ``gap_seconds``.
 """
 
 from __future__ import annotations
