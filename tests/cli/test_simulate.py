@@ -35,3 +35,15 @@ def test_table_and_bad_policy(capsys):
     assert "on_demand" in text and "greedy" in text and "score" in text
     assert main(["simulate", "--policies", "nope"]) == 2
     assert "unknown policy" in capsys.readouterr().err
+
+
+def test_manifest_mode(capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "manifest.json"
+    assert main(["simulate", "--manifest", str(example), "--trace", "us-east-1a_v100_1", "--starts", "2",
+                 "--policies", "on_demand,safe_uniform_progress", "--json"]) == 0
+    pol = json.loads(capsys.readouterr().out)["policies"]
+    assert pol["on_demand"]["spot_hours"] == 0 and pol["on_demand"]["misses"] == 0
+    assert pol["safe_uniform_progress"]["misses"] == 0
+    assert pol["safe_uniform_progress"]["cost"] <= pol["on_demand"]["cost"]
