@@ -14,7 +14,8 @@ from airflow.plugins_manager import AirflowPlugin
 PREFIX = "/ai-scheduler"
 
 
-def create_app() -> Any:
+def create_app(store_factory: Any = None) -> Any:
+    """The app; ``store_factory`` (tests) returns a HistoryStore, default: one on Airflow's session."""
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import HTMLResponse
 
@@ -23,6 +24,8 @@ def create_app() -> Any:
     app = FastAPI(title="airflow-ai-scheduler", description="Plans and costs of DAG runs")
 
     def store() -> Any:
+        if store_factory is not None:
+            return store_factory()
         from airflow.utils.session import create_session
 
         from airflow_ai_scheduler.history.store import HistoryStore

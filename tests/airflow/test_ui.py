@@ -1,0 +1,96 @@
+"""The UI app over a migrated SQLite database: numbers shown, escaping, 404s."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "history"))
+from dbutil import migrate, scope_for  # noqa: E402
+from factories import NOW, job, manifest, offer  # noqa: E402
+
+from airflow_ai_scheduler.history.store import HistoryStore  # noqa: E402
+from airflow_ai_scheduler.planning.greedy import GreedyPlanner  # noqa: E402
+
+
+def _try(task, cost, tier="spot", run="r1"):
+    return dict(dag_id="d", task_id=task, run_id=run, map_index=-1, try_number=1, fleet="f-" + tier,
+                provider="aws", region="us-east-1", instance_type="m6i.xlarge", tier=tier, actual_start=NOW,
+                actual_end=NOW + timedelta(hours=1), runtime_seconds=3600.0, price_per_hour_at_launch=cost,
+                actual_cost=cost, outcome="success")
+
+
+@pytest.fixture
+def store(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ui.db'}"
+    migrate(url)
+    scope, engine = scope_for(url)
+    yield HistoryStore(scope)
+    engine.dispose()
+
+
+@pytest.fixture
+def client(store):
+    from fastapi.testclient import TestClient
+
+    from airflow_ai_scheduler.airflow.plugin import create_app
+
+    return TestClient(create_app(lambda: store))
+
+
+@pytest.fixture
+def saved(store):
+    m = manifest([job("<script>alert(1)</script>"), job("b", deps=["<script>alert(1)</script>"])],
+                 [offer("od"), offer("s", "spot", 0.3, lam=0.01)])
+    p = GreedyPlanner().plan(m)
+    store.save_plan("d", "r1", p, m, on_demand_cost=2.0)
+    store.record(_try("<script>alert(1)</script>", 0.25))
+    store.record(_try("b", 0.5, tier="on-demand"))
+    return p
+
+
+def test_run_json_totals(client, saved):
+    rep = client.get("/api/runs/d/r1").json()
+    assert rep["planned_cost"] == pytest.approx(saved.objective.cost)
+    assert rep["actual_cost"] == pytest.approx(0.75)
+    assert rep["on_demand_planned_cost"] == 2.0
+    assert rep["planned_saving_pct"] == pytest.approx(100 * (2.0 - saved.objective.cost) / 2.0)
+    by_task = {r["task"]: r for r in rep["rows"]}
+    assert by_task["b"]["actual_cost"] == pytest.approx(0.5)
+    planned_b = next(x for x in saved.placements if x.job_id == "b")
+    assert by_task["b"]["planned_cost"] == pytest.approx(planned_b.estimated_cost)
+    assert by_task["b"]["rationale"] == planned_b.rationale
+
+
+def test_unknown_run_is_404(client, store):
+    assert client.get("/api/runs/d/nope").status_code == 404
+
+
+def test_run_page_escapes_task_ids_and_shows_totals(client, saved):
+    page = client.get("/runs/d/r1")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert f"${saved.objective.cost:.6f}" in page.text
+    assert "$0.750000" in page.text
+
+
+def test_index_lists_runs(client, saved, store):
+    m = manifest([job("x")], [offer("od")])
+    store.save_plan("d<b>", "r2", GreedyPlanner().plan(m), m)
+    page = client.get("/").text
+    assert "/ai-scheduler/runs/d/r1" in page
+    assert "d&lt;b&gt; / r2" in page and "d<b>" not in page
+    assert {r["run_id"] for r in client.get("/api/runs").json()} == {"r1", "r2"}
+
+
+def test_plugin_registers_app_and_views():
+    from airflow_ai_scheduler.airflow.plugin import AiSchedulerPlugin
+
+    assert AiSchedulerPlugin.fastapi_apps[0]["url_prefix"] == "/ai-scheduler"
+    dests = {v["destination"]: v["href"] for v in AiSchedulerPlugin.external_views}
+    assert dests["dag_run"] == "/ai-scheduler/runs/{DAG_ID}/{RUN_ID}"
+    assert "nav" in dests
