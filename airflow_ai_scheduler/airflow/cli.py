@@ -52,13 +52,14 @@ def plan_command(args: Any) -> None:
     from airflow_ai_scheduler.cli.plan import format_plan
     from airflow_ai_scheduler.models import Manifest
 
-    stored = _store().latest_plan(args.dag_id, args.run_id)
+    store = _store()
+    stored = store.latest_plan(args.dag_id, args.run_id)
     if stored is None:
         raise SystemExit(f"no plan stored for {args.dag_id} / {args.run_id}")
     if args.json:
         print(stored.plan.model_dump_json(indent=2))
         return
-    manifest_json = _manifest_json(stored.id)
+    manifest_json = _manifest_json(store, stored.id)
     manifest = Manifest.model_validate_json(manifest_json) if manifest_json else None
     if manifest is not None:
         print(format_plan(stored.plan, manifest, manifest.offers or []))
@@ -66,13 +67,13 @@ def plan_command(args: Any) -> None:
         print(json.dumps(stored.plan.model_dump(mode="json"), indent=2))
 
 
-def _manifest_json(plan_id: int) -> str | None:
-    from airflow.utils.session import create_session
+def _manifest_json(store: Any, plan_id: int) -> str | None:
+    """The manifest a plan was made from (read-only; the store has no accessor for it)."""
     from sqlalchemy import select
 
     from airflow_ai_scheduler.history.tables import plan
 
-    with create_session() as s:
+    with store.session_scope() as s:
         return s.execute(select(plan.c.manifest_json).where(plan.c.id == plan_id)).scalar_one_or_none()
 
 
