@@ -14,14 +14,31 @@ from airflow.plugins_manager import AirflowPlugin
 PREFIX = "/ai-scheduler"
 
 
-def create_app(store_factory: Any = None) -> Any:
+def _auth_dependencies(enabled: bool) -> tuple[list[Any], list[Any]]:
+    """(any logged-in user, read access to the path's DAG runs) through Airflow's own auth manager.
+
+    Airflow 3 does not guard plugin apps itself: the api-server's dependencies read the JWT from the
+    ``Authorization`` header or the UI's ``_token`` cookie (sent to our same-origin iframe).
+    """
+    if not enabled:
+        return [], []
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag, requires_authenticated
+    from fastapi import Depends
+
+    return [Depends(requires_authenticated())], [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
+
+
+def create_app(store_factory: Any = None, auth: bool = True) -> Any:
     """The app; ``store_factory`` (tests) returns a HistoryStore, default: one on Airflow's session."""
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import HTMLResponse
 
     from airflow_ai_scheduler.airflow.cli import run_report
+    from airflow_ai_scheduler.airflow.ui_models import FleetOut, HistoryRow, fleets_out
 
     app = FastAPI(title="airflow-ai-scheduler", description="Plans and costs of DAG runs")
+    user_dep, dag_dep = _auth_dependencies(auth)
 
     def store() -> Any:
         if store_factory is not None:
@@ -32,26 +49,39 @@ def create_app(store_factory: Any = None) -> Any:
 
         return HistoryStore(create_session)
 
-    @app.get("/api/runs")
+    # response_model given explicitly: annotations are strings here and the models are local imports
+    @app.get("/api/history/{dag_id}", dependencies=dag_dep, response_model=list[HistoryRow])
+    def history(dag_id: str, task_id: str | None = None, limit: int = 50) -> Any:
+        return [HistoryRow.model_validate(r) for r in store().history(dag_id, task_id, limit=limit)]
+
+    @app.get("/history/{dag_id}", response_class=HTMLResponse, dependencies=dag_dep)
+    def history_page(dag_id: str, task_id: str | None = None, limit: int = 200) -> str:
+        return render_history(dag_id, store().history(dag_id, task_id, limit=limit))
+
+    @app.get("/api/fleets", dependencies=user_dep, response_model=list[FleetOut])
+    def fleets() -> Any:
+        return fleets_out()
+
+    @app.get("/api/runs", dependencies=user_dep)
     def runs(dag_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
                 for r in store().recent_plans(dag_id, limit)]
 
-    @app.get("/api/runs/{dag_id}/{run_id}")
+    @app.get("/api/runs/{dag_id}/{run_id}", dependencies=dag_dep)
     def run(dag_id: str, run_id: str) -> dict[str, Any]:
         rep = run_report(store(), dag_id, run_id)
         if rep["planner"] is None and not rep["rows"]:
             raise HTTPException(404, f"no plan for {dag_id} / {run_id}")
         return rep
 
-    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
+    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=dag_dep)
     def run_page(dag_id: str, run_id: str) -> str:
         s = store()
         rep = run_report(s, dag_id, run_id)
         stored = s.latest_plan(dag_id, run_id)
         return render_run(rep, stored.plan if stored else None)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, dependencies=user_dep)
     def index() -> str:
         return render_index(store().recent_plans(None, 100))
 
@@ -106,6 +136,20 @@ def render_run(rep: dict[str, Any], plan: Any) -> str:
         totals.append(f"saving against all on-demand <b id='saving'>{rep['planned_saving_pct']:.1f} %</b>")
     parts.append(f"<p class='sum'>{' · '.join(totals)}</p>")
     return _page(f"AI Scheduler — {rep['dag_id']}", "".join(parts))
+
+
+def render_history(dag_id: str, rows: list[dict[str, Any]]) -> str:
+    body = ["<tr><th>run</th><th>task</th><th>try</th><th>fleet</th><th>tier</th><th>outcome</th>"
+            "<th class='num'>runtime s</th><th class='num'>planned $</th><th class='num'>actual $</th></tr>"]
+    for r in rows:
+        planned = "–" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}"
+        body.append(f"<tr><td><a href='{PREFIX}/runs/{_e(dag_id)}/{_e(r['run_id'])}'>{_e(r['run_id'])}</a></td>"
+                    f"<td>{_e(r['task_id'])}</td><td>{_e(r['try_number'])}</td><td>{_e(r['fleet'])}</td>"
+                    f"<td class='{_e(r['tier'])}'>{_e(r['tier'])}</td><td>{_e(r['outcome'])}</td>"
+                    f"<td class='num'>{r['runtime_seconds'] or 0:.1f}</td><td class='num'>{planned}</td>"
+                    f"<td class='num'>{r['actual_cost'] or 0:.6f}</td></tr>")
+    return _page(f"AI Scheduler — {dag_id}", f"<h1>History of {_e(dag_id)}</h1><table id='history'>"
+                 f"{''.join(body)}</table>")
 
 
 def render_index(plans: list[dict[str, Any]]) -> str:

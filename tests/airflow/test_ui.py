@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ def client(store):
 
     from airflow_ai_scheduler.airflow.plugin import create_app
 
-    return TestClient(create_app(lambda: store))
+    return TestClient(create_app(lambda: store, auth=False))
 
 
 @pytest.fixture
@@ -94,3 +95,31 @@ def test_plugin_registers_app_and_views():
     dests = {v["destination"]: v["href"] for v in AiSchedulerPlugin.external_views}
     assert dests["dag_run"] == "/ai-scheduler/runs/{DAG_ID}/{RUN_ID}"
     assert "nav" in dests
+
+
+def test_history_json_and_page(client, saved):
+    rows = client.get("/api/history/d", params={"task_id": "b"}).json()
+    assert [(r["task_id"], r["actual_cost"], r["tier"]) for r in rows] == [("b", 0.5, "on-demand")]
+    page = client.get("/history/d").text
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
+    assert "0.500000" in page and "0.250000" in page
+
+
+def test_fleets_json_hides_backend_options(client, monkeypatch):
+    fleets = [{"name": "gpu-spot", "provider": "aws", "region": "us-west-2", "instance_type": "m6i.xlarge",
+               "tier": "spot", "slots": 3, "options": {"api_key": "s3cr3t-value"}}]
+    monkeypatch.setenv("AIRFLOW__AI_SCHEDULER__FLEETS", json.dumps(fleets))
+    resp = client.get("/api/fleets")
+    (f,) = resp.json()
+    assert (f["name"], f["slots"], f["region"]) == ("gpu-spot", 3, "us-west-2") and f["price_per_hour"] > 0
+    assert "s3cr3t-value" not in resp.text
+
+
+def test_requests_without_a_token_are_refused(store):
+    from fastapi.testclient import TestClient
+
+    from airflow_ai_scheduler.airflow.plugin import create_app
+
+    c = TestClient(create_app(lambda: store))
+    for path in ("/", "/api/runs/d/r1", "/runs/d/r1", "/api/history/d", "/api/fleets"):
+        assert c.get(path).status_code == 401, path
