@@ -105,7 +105,8 @@ def _page(title: str, body: str) -> str:
 
 def render_run(rep: dict[str, Any], plan: Any) -> str:
     """The run page: the plan with its reasons, then what ran where and what it cost."""
-    parts = [f"<h1>Plan of {_e(rep['dag_id'])} / {_e(rep['run_id'])}</h1>"]
+    parts = [f"<h1>Plan of {_e(rep['dag_id'])} / {_e(rep['run_id'])}</h1>"
+             f"<p><a href='{PREFIX}/history/{_e(rep['dag_id'])}'>history of {_e(rep['dag_id'])}</a></p>"]
     if plan is not None:
         o = plan.objective
         parts.append(f"<p class='sum'>planner <b>{_e(plan.planner)}</b> ({_e(plan.status)}), Ω {o.total:.4f}: "
@@ -174,4 +175,6 @@ class AiSchedulerPlugin(AirflowPlugin):
          "url_route": "ai-scheduler"},
         {"name": "Cost plan", "href": PREFIX + "/runs/{DAG_ID}/{RUN_ID}", "destination": "dag_run",
          "url_route": "ai-scheduler-run"},
+        {"name": "Cost history", "href": PREFIX + "/history/{DAG_ID}", "destination": "dag",
+         "url_route": "ai-scheduler-history"},
     ]

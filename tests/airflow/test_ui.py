@@ -94,6 +94,7 @@ def test_plugin_registers_app_and_views():
     assert AiSchedulerPlugin.fastapi_apps[0]["url_prefix"] == "/ai-scheduler"
     dests = {v["destination"]: v["href"] for v in AiSchedulerPlugin.external_views}
     assert dests["dag_run"] == "/ai-scheduler/runs/{DAG_ID}/{RUN_ID}"
+    assert dests["dag"] == "/ai-scheduler/history/{DAG_ID}"
     assert "nav" in dests
 
 
