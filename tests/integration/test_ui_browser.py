@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from datetime import timedelta
@@ -18,9 +19,16 @@ from airflow_ai_scheduler.history.store import HistoryStore  # noqa: E402
 from airflow_ai_scheduler.planning.greedy import GreedyPlanner  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian chromium not installed "
-                                 "(apt-get install -y chromium chromium-driver)")]
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(autouse=True)
+def _chromium():
+    if not shutil.which(CHROMIUM):
+        msg = "Debian chromium not installed (apt-get install -y chromium chromium-driver)"
+        if os.environ.get("AI_SCHEDULER_REQUIRE_BROWSER"):
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
