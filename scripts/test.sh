@@ -4,6 +4,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
+# the UI test drives Debian's headless Chromium (Playwright's own browser downloads are not reachable)
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || { echo "could not install chromium" >&2; exit 1; }
+  else
+    echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1
+  fi
+fi
+export AI_SCHEDULER_REQUIRE_BROWSER=1
 services=$(bash scripts/services.sh start) || { echo "could not start PostgreSQL/Redis" >&2; exit 1; }
 eval "$services"
 trap 'bash scripts/services.sh stop' EXIT

@@ -59,6 +59,8 @@ def plan_command(args: Any) -> None:
     if args.json:
         print(stored.plan.model_dump_json(indent=2))
         return
+    if stored.llm_exchange_id and (llm := exchange_summary(store, stored.llm_exchange_id)):
+        print(format_exchange(llm))
     manifest_json = _manifest_json(store, stored.id)
     manifest = Manifest.model_validate_json(manifest_json) if manifest_json else None
     if manifest is not None:
@@ -94,9 +96,30 @@ def run_report(store: Any, dag_id: str, run_id: str) -> dict[str, Any]:
     actual = sum(r["actual_cost"] for r in rows)
     planned_total = stored.plan.objective.cost if stored else None
     od = stored.on_demand_cost if stored else None
-    return {"dag_id": dag_id, "run_id": run_id, "planner": stored.plan.planner if stored else None,
+    llm = exchange_summary(store, stored.llm_exchange_id) if stored and stored.llm_exchange_id else None
+    return {"dag_id": dag_id, "run_id": run_id, "planner": stored.plan.planner if stored else None, "llm": llm,
             "rows": rows, "planned_cost": planned_total, "actual_cost": actual, "on_demand_planned_cost": od,
             "planned_saving_pct": (100 * (od - planned_total) / od) if od and planned_total is not None else None}
+
+
+def exchange_summary(store: Any, exchange_id: int) -> dict[str, Any] | None:
+    """The audit facts of a plan's LLM exchange (no prompt or response: those stay in the table)."""
+    ex = store.llm_exchange(exchange_id)
+    if ex is None:
+        return None
+    repair = ex.get("repair") or {}
+    return {"id": ex["id"], "model": ex["model"], "outcome": ex["outcome"], "reason": ex["reason"],
+            "latency_seconds": ex["latency_seconds"], "input_tokens": ex["input_tokens"],
+            "output_tokens": ex["output_tokens"], "prompt_hash": ex["prompt_hash"], "attempts": ex.get("attempts"),
+            "repair": {k: len(v) for k, v in repair.items()}}
+
+
+def format_exchange(llm: dict[str, Any]) -> str:
+    r = llm.get("repair") or {}
+    return (f"LLM exchange #{llm['id']}: model {llm['model']}, {llm['outcome']} ({llm['reason']}), "
+            f"{(llm['latency_seconds'] or 0):.1f} s, tokens in/out {llm['input_tokens']}/{llm['output_tokens']}, "
+            f"prompt {str(llm['prompt_hash'] or '')[:12]}; kept {r.get('kept', 0)}, changed {r.get('changed', 0)}, "
+            f"retimed {r.get('retimed', 0)}, added {r.get('added', 0)}")
 
 
 def report_command(args: Any) -> None:
@@ -113,7 +136,10 @@ def format_report(rep: dict[str, Any]) -> str:
         rows.append((r["task"], str(r["try"]), str(r["fleet"]), str(r["tier"]), r["where"], r["outcome"],
                      f"{r['runtime_s']:.1f}", "-" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}",
                      f"{r['actual_cost']:.6f}"))
-    lines = [f"DAG {rep['dag_id']}, run {rep['run_id']} — planner {rep['planner']}", "", _table(rows), ""]
+    lines = [f"DAG {rep['dag_id']}, run {rep['run_id']} — planner {rep['planner']}"]
+    if rep.get("llm"):
+        lines.append(format_exchange(rep["llm"]))
+    lines += ["", _table(rows), ""]
     if rep["planned_cost"] is not None:
         lines.append(f"planned cost (expected, at the plan's estimated runtimes): ${rep['planned_cost']:.6f}")
     lines.append(f"actual cost (measured runtimes × price at launch):        ${rep['actual_cost']:.6f}")

@@ -98,6 +98,8 @@ class AiSchedulerExecutor(BaseExecutor):
             lookback_runs=int(self._float("history_lookback_runs")),
             weights=Weights(cost=self._float("cost_weight"), tardiness=self._float("tardiness_weight"),
                             risk=self._float("risk_weight")),
+            llm_conn_id=self._opt("llm_conn_id") or None, llm_model=self._opt("llm_model") or None,
+            llm_timeout_seconds=self._float("llm_timeout_seconds"),
         )
         self.history = self._make_history_store()
         self.history_writer: Any = None

@@ -48,6 +48,9 @@ class RunInfo:
     tasks: list[TaskInfo]
     dag_deadline_at: datetime | None = None
     docs: dict[str, str] = field(default_factory=dict)
+    #: per-DAG (``params``) and per-run (``conf``) planning options: ``ai_scheduler_planner``,
+    #: ``ai_scheduler_llm_model``; the run's conf wins over the DAG's params
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
@@ -124,4 +127,21 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
     deadline = resolve_dag_deadline(dag, queued_at=dr.queued_at or run_start, logical_date=dr.logical_date,
                                     session=session) if dag else None
     return RunInfo(dag_id=dag_id, run_id=run_id, run_start=run_start, tasks=tasks, dag_deadline_at=deadline,
-                   docs=docs)
+                   docs=docs, options=run_options(getattr(dag, "params", None), getattr(dr, "conf", None)))
+
+
+OPTION_KEYS = ("ai_scheduler_planner", "ai_scheduler_llm_model")
+
+
+def run_options(params: Any, conf: Any) -> dict[str, Any]:
+    """The planning options a DAG's ``params`` and a run's ``conf`` set (conf wins); other keys ignored."""
+    out: dict[str, Any] = {}
+    for source in (params, conf):
+        if not source:
+            continue
+        try:
+            values = source.dump() if hasattr(source, "dump") else dict(source)
+        except Exception:  # an unresolvable param must not stop planning
+            continue
+        out.update({k: values[k] for k in OPTION_KEYS if values.get(k) not in (None, "")})
+    return out

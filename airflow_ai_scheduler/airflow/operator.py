@@ -20,6 +20,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 PLAN_XCOM_KEY = "ai_scheduler_plan"
+#: the LLM planner's audit record (scrubbed of secrets); the executor stores it with the plan
+EXCHANGE_XCOM_KEY = "ai_scheduler_llm_exchange"
 #: executor_config key marking the planning task (not a placement hint)
 PLANNER_MARKER = "ai_scheduler_planner"
 
@@ -55,8 +57,7 @@ class PlanPlacementOperator(BaseOperator):
         from airflow_ai_scheduler.airflow.manifest import RunInfo, TaskInfo, build_manifest
         from airflow_ai_scheduler.cli.plan import format_plan
         from airflow_ai_scheduler.models import Weights
-        from airflow_ai_scheduler.planning.base import get_planner
-        from airflow_ai_scheduler.planning.validate import check
+        from airflow_ai_scheduler.planning.base import run_planner
 
         dag, dag_run = context["dag"], context["dag_run"]
         upstream_of_me = self.get_flat_relative_ids(upstream=True) | {self.task_id}
@@ -80,10 +81,19 @@ class PlanPlacementOperator(BaseOperator):
         if self.planner == "optimal":
             kwargs["time_limit_seconds"] = self.time_limit_seconds
         elif self.planner == "llm":
-            kwargs.update(fallback_time_limit_seconds=self.time_limit_seconds,
+            docs = {t.task_id: str(t.doc_md) for t in dag.tasks if getattr(t, "doc_md", None)}
+            kwargs.update(fallback_time_limit_seconds=self.time_limit_seconds, job_docs=docs,
+                          timeout_seconds=settings["llm_timeout_seconds"],
                           conn_id=settings["llm_conn_id"], model=self.model or settings["llm_model"] or None)
-        plan = check(manifest, get_planner(self.planner, **kwargs).plan(manifest, offers), offers)
+        result = run_planner(self.planner, manifest, offers, **kwargs)
+        plan = result.plan
         self.log.info("plan for %s/%s:\n%s", dag.dag_id, dag_run.run_id, format_plan(plan, manifest, offers))
+        if result.exchange is not None:
+            ex = result.exchange
+            self.log.info("LLM exchange: model %s, outcome %s (%s), %.1f s, tokens in/out %s/%s, prompt %s",
+                          ex.model, ex.outcome, ex.reason, ex.latency_seconds, ex.input_tokens, ex.output_tokens,
+                          ex.prompt_hash[:12])
+            context["ti"].xcom_push(key=EXCHANGE_XCOM_KEY, value=ex.model_dump(mode="json", by_alias=True))
         context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan.model_dump(mode="json"))
         return summary(plan)
 
@@ -118,4 +128,5 @@ def _settings() -> dict[str, Any]:
                     "risk": float(opt("risk_weight"))},
         "default_duration_hours": float(opt("default_duration_hours")),
         "llm_conn_id": opt("llm_conn_id"), "llm_model": opt("llm_model"),
+        "llm_timeout_seconds": float(opt("llm_timeout_seconds")),
     }

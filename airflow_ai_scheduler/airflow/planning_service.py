@@ -65,6 +65,27 @@ class PlanningSettings:
     lookback_runs: int = 20
     weights: Weights = field(default_factory=Weights)
     planner_kwargs: dict[str, Any] = field(default_factory=dict)
+    llm_conn_id: str | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = 60.0
+
+    def planner_for(self, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """(planner name, constructor kwargs) for a run; its DAG's params or conf may pick the planner
+        (``ai_scheduler_planner``) and the LLM model (``ai_scheduler_llm_model``)."""
+        options = options or {}
+        name = str(options.get("ai_scheduler_planner") or self.planner)
+        kwargs = dict(self.planner_kwargs)
+        if name == "optimal":
+            kwargs.setdefault("time_limit_seconds", self.time_limit_seconds)
+        elif name == "llm":
+            kwargs.setdefault("fallback_time_limit_seconds", self.time_limit_seconds)
+            kwargs.setdefault("timeout_seconds", self.llm_timeout_seconds)
+            if self.llm_conn_id and "model" not in kwargs:
+                kwargs.setdefault("conn_id", self.llm_conn_id)
+            model = options.get("ai_scheduler_llm_model") or self.llm_model
+            if model:
+                kwargs["model"] = str(model)
+        return name, kwargs
 
 
 class PlanningService:
@@ -108,6 +129,10 @@ class PlanningService:
         """Run other slow work (history writes) on the planner thread."""
         return self._pool.submit(fn, *args)
 
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the work queued so far (plans, history writes) is done."""
+        self._pool.submit(lambda: None).result(timeout=timeout)
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -126,7 +151,7 @@ class PlanningService:
             self._failed.add((dag_id, run_id))
 
     def _plan_run_inner(self, dag_id: str, run_id: str, replan: bool) -> None:
-        from airflow_ai_scheduler.planning.base import get_planner
+        from airflow_ai_scheduler.planning.base import run_planner
         from airflow_ai_scheduler.planning.greedy import GreedyPlanner
         from airflow_ai_scheduler.planning.validate import check
 
@@ -137,29 +162,32 @@ class PlanningService:
                 log.info("using the stored plan of %s/%s", dag_id, run_id)
                 self._publish(key, RunPlan(plan=getattr(stored, "plan", stored), final=True, source="stored"))
                 return
-        manifest = self.manifest_for(dag_id, run_id)
-        if manifest is None:
+        collected = self._collect(dag_id, run_id)
+        if collected is None:
             return
+        manifest, run = collected
+        name, kwargs = self.settings.planner_for(run.options)
         before = self.get(dag_id, run_id)
         prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
         greedy = check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers)
-        self._publish(key, RunPlan(plan=merge_plans(prev_plan, greedy), final=self.settings.planner == "greedy",
+        self._publish(key, RunPlan(plan=merge_plans(prev_plan, greedy), final=name == "greedy",
                                    manifest=manifest, jobs=prev_jobs))
-        plan = greedy
-        if self.settings.planner != "greedy":
-            kwargs = dict(self.settings.planner_kwargs)
-            if self.settings.planner == "optimal":
-                kwargs.setdefault("time_limit_seconds", self.settings.time_limit_seconds)
+        plan, exchange = greedy, None
+        if name != "greedy":
+            if name == "llm":
+                kwargs.setdefault("job_docs", run.docs)
+                if self.store is not None:
+                    task_ids = sorted({t.task_id for t in run.tasks})
+                    kwargs.setdefault("history", self._safe(lambda: self.store.planning_history(
+                        dag_id, task_ids, lookback=self.settings.lookback_runs)))
             try:
-                plan = check(manifest, get_planner(self.settings.planner, **kwargs).plan(manifest, self.offers),
-                             self.offers)
+                result = run_planner(name, manifest, self.offers, **kwargs)
+                plan, exchange = result.plan, result.exchange
             except Exception as exc:
-                log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan",
-                            self.settings.planner, dag_id, run_id, exc)
-                plan = greedy.model_copy(update={"notes": [*greedy.notes, f"{self.settings.planner} failed: {exc}"]})
+                log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan", name, dag_id, run_id, exc)
+                plan = greedy.model_copy(update={"notes": [*greedy.notes, f"{name} failed: {exc}"]})
             if not plan.is_valid:
-                log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan",
-                            self.settings.planner, dag_id, run_id)
+                log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan", name, dag_id, run_id)
                 plan = greedy
             self._publish(key, RunPlan(plan=merge_plans(prev_plan, plan), final=True, manifest=manifest,
                                        jobs=prev_jobs))
@@ -173,7 +201,9 @@ class PlanningService:
             if current is not None:
                 current.on_demand_cost = od
             merged = merge_plans(prev_plan, plan)
-            self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od))
+            exchange_id = self._safe(lambda: self.store.save_exchange(exchange, dag_id, run_id)) if exchange else None
+            self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od,
+                                                    llm_exchange_id=exchange_id))
         log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
                  len(plan.placements), plan.objective.cost)
 
@@ -182,25 +212,40 @@ class PlanningService:
             from airflow.models.xcom import XComModel
             from sqlalchemy import select
 
-            from airflow_ai_scheduler.airflow.operator import PLAN_XCOM_KEY
+            from airflow_ai_scheduler.airflow.operator import EXCHANGE_XCOM_KEY, PLAN_XCOM_KEY
             from airflow_ai_scheduler.models import load_plan
 
             assert self._session_scope is not None
             with self._session_scope() as session:
-                raw = session.scalar(select(XComModel.value).where(
-                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == PLAN_XCOM_KEY))
+                rows = dict(session.execute(select(XComModel.key, XComModel.value).where(
+                    XComModel.dag_id == dag_id, XComModel.run_id == run_id,
+                    XComModel.key.in_([PLAN_XCOM_KEY, EXCHANGE_XCOM_KEY]))).all())
+            raw = rows.get(PLAN_XCOM_KEY)
             if raw is None:
                 log.warning("no %s XCom for %s/%s; keeping the executor's plan", PLAN_XCOM_KEY, dag_id, run_id)
                 return
             plan = load_plan(raw)  # a dict (Execution API writes JSON) or its JSON text
             self._publish((dag_id, run_id), RunPlan(plan=plan, final=True, source="operator"))
             if self.store is not None:
-                self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, None))
+                exchange_id = None
+                if rows.get(EXCHANGE_XCOM_KEY) is not None:
+                    from airflow_ai_scheduler.planning.llm.schema import LLMExchange
+
+                    value = rows[EXCHANGE_XCOM_KEY]
+                    ex = (LLMExchange.model_validate_json(value) if isinstance(value, (str, bytes))
+                          else LLMExchange.model_validate(value))
+                    exchange_id = self._safe(lambda: self.store.save_exchange(ex, dag_id, run_id))
+                self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, None, llm_exchange_id=exchange_id))
             log.info("routing %s/%s by the PlanPlacementOperator's plan (%s)", dag_id, run_id, plan.planner)
         except Exception:
             log.exception("could not load the operator's plan for %s/%s", dag_id, run_id)
 
     def manifest_for(self, dag_id: str, run_id: str) -> Manifest | None:
+        collected = self._collect(dag_id, run_id)
+        return collected[0] if collected else None
+
+    def _collect(self, dag_id: str, run_id: str) -> tuple[Manifest, Any] | None:
+        """(the manifest of the run's unfinished tasks, the RunInfo it was built from)."""
         from airflow_ai_scheduler.airflow.manifest import build_manifest, collect_run
 
         if self._session_scope is None:
@@ -215,12 +260,13 @@ class PlanningService:
             estimates = self._safe(lambda: self.store.runtime_estimates(dag_id, task_ids,
                                                                          lookback=self.settings.lookback_runs)) or {}
         try:
-            return build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, estimates=estimates,
-                                  default_duration_hours=self.settings.default_duration_hours,
-                                  weights=self.settings.weights)
+            manifest = build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, estimates=estimates,
+                                      default_duration_hours=self.settings.default_duration_hours,
+                                      weights=self.settings.weights)
         except ValueError as exc:  # e.g. every task already finished
             log.info("nothing to plan for %s/%s: %s", dag_id, run_id, exc)
             return None
+        return manifest, run
 
     @staticmethod
     def _safe(fn: Callable[[], Any]) -> Any:

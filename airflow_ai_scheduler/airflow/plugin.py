@@ -74,6 +74,16 @@ def create_app(store_factory: Any = None, auth: bool = True) -> Any:
             raise HTTPException(404, f"no plan for {dag_id} / {run_id}")
         return rep
 
+    @app.get("/api/runs/{dag_id}/{run_id}/llm-exchange", dependencies=dag_dep)
+    def run_exchange(dag_id: str, run_id: str) -> dict[str, Any]:
+        """The run plan's LLM exchange as stored: prompt, response, model, latency, tokens, outcome."""
+        s = store()
+        stored = s.latest_plan(dag_id, run_id)
+        ex = s.llm_exchange(stored.llm_exchange_id) if stored and stored.llm_exchange_id else None
+        if ex is None:
+            raise HTTPException(404, f"no LLM exchange for the plan of {dag_id} / {run_id}")
+        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in ex.items()}
+
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=dag_dep)
     def run_page(dag_id: str, run_id: str) -> str:
         s = store()
@@ -111,6 +121,14 @@ def render_run(rep: dict[str, Any], plan: Any) -> str:
         o = plan.objective
         parts.append(f"<p class='sum'>planner <b>{_e(plan.planner)}</b> ({_e(plan.status)}), Ω {o.total:.4f}: "
                      f"expected cost ${o.cost:.6f}, tardiness {o.tardiness:.3f} h, risk {o.risk:.3f}</p>")
+        if rep.get("llm"):
+            x, r = rep["llm"], rep["llm"].get("repair") or {}
+            parts.append(f"<p id='llm'>LLM <b>{_e(x['model'])}</b>: <b>{_e(x['outcome'])}</b> ({_e(x['reason'])}), "
+                         f"{(x['latency_seconds'] or 0):.1f} s, tokens in/out {_e(x['input_tokens'])}/"
+                         f"{_e(x['output_tokens'])}; repair kept {r.get('kept', 0)}, changed {r.get('changed', 0)}, "
+                         f"retimed {r.get('retimed', 0)}, added {r.get('added', 0)} · "
+                         f"<a href='{PREFIX}/api/runs/{_e(rep['dag_id'])}/{_e(rep['run_id'])}/llm-exchange'>"
+                         f"prompt and response</a></p>")
         parts.append("<h2>Placements</h2><table id='plan'><tr><th>task</th><th>fleet</th><th>tier</th><th>where</th>"
                      "<th>start</th><th>expected end</th><th class='num'>expected $</th><th>why</th></tr>")
         for p in plan.placements:

@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ai-scheduler", description="Cost-aware planning for Airflow tasks.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"airflow_ai_scheduler.cli.{name}")
-        except ImportError as exc:  # a sub-command whose module is not there yet
-            if exc.name != f"airflow_ai_scheduler.cli.{name}":
-                raise
-            continue
-        mod.register(sub)
+        importlib.import_module(f"airflow_ai_scheduler.cli.{name}").register(sub)
     return parser
 
 

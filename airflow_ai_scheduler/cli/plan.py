@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, default=10.0, help="seconds for the CP-SAT solver (optimal, llm repair)")
     p.add_argument("--model", help="llm: pydantic-ai model name, e.g. google:gemini-2.5-flash")
     p.add_argument("--dry-run", action="store_true", help="llm: print the prompt, call no model")
+    p.add_argument("--exchange", type=Path, metavar="EXCHANGE.json",
+                   help="llm: write the audit record (prompt, response, model, latency, tokens, outcome) here")
     p.add_argument("--catalog", type=Path, help="a refreshed price catalog CSV instead of the bundled one")
     p.add_argument("--output", "-o", type=Path, help="write the plan JSON here")
     p.add_argument("--json", action="store_true", help="print the plan JSON instead of the table")
@@ -48,8 +50,7 @@ def _offers(manifest: Manifest, catalog: Path | None):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from airflow_ai_scheduler.planning.base import get_planner
-    from airflow_ai_scheduler.planning.validate import check
+    from airflow_ai_scheduler.planning.base import run_planner
 
     manifest = load_manifest(_read(args.manifest))
     offers = _offers(manifest, args.catalog)
@@ -65,7 +66,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         kwargs["fallback_time_limit_seconds"] = args.time_limit
         if args.model:
             kwargs["model"] = args.model
-    plan = check(manifest, get_planner(args.planner, **kwargs).plan(manifest, offers), offers)
+    result = run_planner(args.planner, manifest, offers, **kwargs)
+    plan = result.plan
+    if result.exchange is not None:
+        ex = result.exchange
+        print(f"llm: model {ex.model}, {ex.outcome} ({ex.reason}), {ex.latency_seconds:.1f} s, "
+              f"tokens in/out {ex.input_tokens}/{ex.output_tokens}", file=sys.stderr)
+        if args.exchange:
+            args.exchange.write_text(ex.model_dump_json(indent=2, by_alias=True))
     if args.output:
         args.output.write_text(plan.model_dump_json(indent=2))
     if args.json:

@@ -6,6 +6,7 @@ context manager that yields a SQLAlchemy session and commits on exit (Airflow's 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,30 @@ class HistoryStore:
         return plans
 
     # -- LLM exchanges ------------------------------------------------------------------------------
+    def save_exchange(self, ex: Any, dag_id: str | None = None, run_id: str | None = None) -> int:
+        """Store an :class:`~airflow_ai_scheduler.planning.llm.schema.LLMExchange` (already scrubbed)."""
+        response = ex.response_text
+        if response is None and ex.response_json is not None:
+            response = json.dumps(ex.response_json)
+        return self.save_llm_exchange(
+            dag_id=dag_id, run_id=run_id, model=ex.model, prompt_hash=ex.prompt_hash, prompt=ex.prompt,
+            response=response, latency_seconds=ex.latency_seconds, input_tokens=ex.input_tokens,
+            output_tokens=ex.output_tokens, outcome=ex.outcome, reason=ex.reason, attempts=ex.attempts,
+            repair=ex.repair.model_dump_json())
+
+    def planning_history(self, dag_id: str, task_ids: Sequence[str], lookback: int = 20,
+                         recent: int = 5) -> Any:
+        """What the LLM planner is shown of the past: runtimes per task, interruptions per spot pool
+        (``provider:region:instance_type``), recent runs' planned vs actual cost."""
+        from airflow_ai_scheduler.planning.llm.schema import PlanningHistory, RunCost, TaskStats
+
+        runtimes = {t: TaskStats(mean_hours=mu, std_hours=sd, n=n)
+                    for t, (mu, sd, n) in self.runtime_estimates(dag_id, task_ids, lookback).items()}
+        pools = {":".join(str(x) for x in k): n for k, (n, _hours) in self.interruption_stats().items()}
+        runs = [RunCost(run_id=r["run_id"], planned_usd=float(r["objective_cost"] or 0.0),
+                        actual_usd=float(r["actual_cost"] or 0.0)) for r in self.recent_runs(dag_id, recent)]
+        return PlanningHistory(task_runtimes=runtimes, pool_interruptions=pools, recent_runs=runs)
+
     def save_llm_exchange(self, **fields: Any) -> int:
         with self.session_scope() as s:
             return int(s.execute(insert(llm_exchange).values(
@@ -139,7 +164,11 @@ class HistoryStore:
     def llm_exchange(self, exchange_id: int) -> dict[str, Any] | None:
         with self.session_scope() as s:
             row = s.execute(select(llm_exchange).where(llm_exchange.c.id == exchange_id)).mappings().first()
-        return dict(row) if row else None
+        if not row:
+            return None
+        out = dict(row)
+        out["repair"] = json.loads(out["repair"]) if out.get("repair") else None
+        return out
 
     def purge_run(self, dag_id: str, run_id: str) -> None:
         with self.session_scope() as s:

@@ -68,6 +68,8 @@ llm_exchange = Table(
     Column("output_tokens", Integer, nullable=True),
     Column("outcome", String(20), nullable=False),
     Column("reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=True),
+    Column("repair", Text, nullable=True),  # JSON {kept, changed, retimed, added}: job ids
 )
 
 plan = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from airflow_ai_scheduler.exceptions import PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
@@ -82,6 +82,25 @@ def _load_builtin() -> None:
         pass
     else:
         register_planner("llm", LLMPlanner)
+
+
+@dataclass(frozen=True)
+class PlannerRun:
+    """What one planning call produced: the checked plan and, for the LLM planner, its audit record."""
+
+    plan: Plan
+    exchange: Any = None  # planning.llm.schema.LLMExchange, scrubbed of secrets
+
+
+def run_planner(name: str, manifest: Manifest, offers: list[Offer] | None = None, **kwargs: Any) -> PlannerRun:
+    """Plan with the named planner and check the result: the one path the CLI, the planning operator and
+    the executor share, so an LLM plan is validated (and repaired) and audited the same way everywhere."""
+    from airflow_ai_scheduler.planning.validate import check
+
+    offers = resolve_offers(manifest, offers)
+    planner = get_planner(name, **kwargs)
+    plan = check(manifest, planner.plan(manifest, offers), offers)
+    return PlannerRun(plan=plan, exchange=getattr(planner, "last_exchange", None))
 
 
 class Stopwatch:

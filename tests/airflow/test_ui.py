@@ -124,3 +124,22 @@ def test_requests_without_a_token_are_refused(store):
     c = TestClient(create_app(lambda: store))
     for path in ("/", "/api/runs/d/r1", "/runs/d/r1", "/api/history/d", "/api/fleets"):
         assert c.get(path).status_code == 401, path
+
+
+def test_run_page_shows_the_llm_exchange_and_serves_it(client, store):
+    from airflow_ai_scheduler.planning.llm.schema import LLMExchange, RepairSummary
+
+    m = manifest([job("a"), job("b", deps=["a"])], [offer("od"), offer("s", "spot", 0.3, lam=0.01)])
+    ex = LLMExchange(prompt_hash="c" * 64, prompt="# Role\n<b>plan</b>", response_text='{"placements": []}',
+                     model="google:gemini-2.5-flash", latency_seconds=2.5, input_tokens=1500, output_tokens=200,
+                     outcome="repaired", reason="invalid placements: capacity",
+                     repair=RepairSummary(kept=["a"], retimed=["b"]))
+    store.save_plan("d", "r9", GreedyPlanner().plan(m), m, llm_exchange_id=store.save_exchange(ex, "d", "r9"))
+    rep = client.get("/api/runs/d/r9").json()
+    assert rep["llm"]["outcome"] == "repaired" and rep["llm"]["repair"] == {
+        "kept": 1, "changed": 0, "retimed": 1, "added": 0}
+    page = client.get("/runs/d/r9").text
+    assert "google:gemini-2.5-flash" in page and "repaired" in page and "retimed 1" in page
+    full = client.get("/api/runs/d/r9/llm-exchange").json()
+    assert full["prompt"] == "# Role\n<b>plan</b>" and full["response"] == '{"placements": []}'
+    assert client.get("/api/runs/d/r1/llm-exchange").status_code == 404

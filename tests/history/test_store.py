@@ -73,6 +73,36 @@ def test_llm_exchange_round_trip(store):
     assert store.llm_exchange(ex)["outcome"] == "repaired"
 
 
+def test_exchange_saved_from_the_planner_record_and_linked_to_the_plan(store):
+    from airflow_ai_scheduler.planning.llm.schema import LLMExchange, RepairSummary
+
+    ex = LLMExchange(prompt_hash="ab" * 32, prompt="the prompt", response_json={"placements": []},
+                     model="scripted", latency_seconds=0.5, input_tokens=100, output_tokens=20, attempts=2,
+                     outcome="repaired", reason="invalid placements: capacity",
+                     repair=RepairSummary(kept=["a"], changed=["b"]))
+    ex_id = store.save_exchange(ex, "d", "r1")
+    m = manifest([job("a"), job("b")], [offer("od")])
+    store.save_plan("d", "r1", GreedyPlanner().plan(m), m, llm_exchange_id=ex_id)
+    row = store.llm_exchange(store.latest_plan("d", "r1").llm_exchange_id)
+    assert row["response"] == '{"placements": []}' and row["attempts"] == 2 and row["input_tokens"] == 100
+    assert row["repair"] == {"kept": ["a"], "changed": ["b"], "retimed": [], "added": []}
+    assert row["dag_id"] == "d" and row["prompt_hash"] == "ab" * 32
+
+
+def test_planning_history_for_the_llm_prompt(store):
+    store.record(_row(secs=3600))
+    store.record(_row(secs=7200))
+    store.record(_row(outcome="preempted", secs=600))
+    m = manifest([job("t")], [offer("od")])
+    store.save_plan("d", "r1", GreedyPlanner().plan(m), m)
+    h = store.planning_history("d", ["t", "never-ran"])
+    assert set(h.task_runtimes) == {"t"} and h.task_runtimes["t"].mean_hours == pytest.approx(1.5)
+    assert h.task_runtimes["t"].n == 2
+    assert h.pool_interruptions == {"aws:us-east-1:m6i.xlarge": 1}
+    (run,) = h.recent_runs
+    assert run.run_id == "r1" and run.actual_usd == pytest.approx(0.1 * (3600 + 7200 + 600) / 3600)
+
+
 def test_resilient_writer_keeps_rows_while_the_database_is_down(tmp_path, caplog):
     url = f"sqlite:///{tmp_path / 'late.db'}"
     scope, engine = scope_for(url)

@@ -29,7 +29,8 @@ def upgrade() -> None:
         sa.Column("prompt", sa.Text), sa.Column("response", sa.Text),
         sa.Column("latency_seconds", sa.Float), sa.Column("input_tokens", sa.Integer),
         sa.Column("output_tokens", sa.Integer), sa.Column("outcome", sa.String(20), nullable=False),
-        sa.Column("reason", sa.Text),
+        sa.Column("reason", sa.Text), sa.Column("attempts", sa.Integer),
+        sa.Column("repair", sa.Text),
     )
     op.create_table(
         "ai_scheduler_plan",
