@@ -42,7 +42,8 @@ def airflow_sqlite():
               "ai_scheduler.planner_time_limit_seconds": "5",
               "scheduler.task_queued_timeout": str(QUEUED_TIMEOUT_SECONDS),
               "scheduler.task_queued_timeout_check_interval": "5"}
-    dags = [DAGS / f for f in ("it_pipeline.py", "it_window.py", "it_slow.py", "it_bad_hint.py")]
+    dags = [DAGS / f for f in ("it_pipeline.py", "it_window.py", "it_slow.py", "it_bad_hint.py",
+                                          "it_operator.py")]
     with LocalDeployment(dags=dags, config=config) as af:
         af.window_at = window_at
         yield af

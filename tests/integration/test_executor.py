@@ -75,6 +75,25 @@ def test_pipeline_runs_where_planned_and_records_history(airflow_sqlite):
     assert planned_h < 10 / 60 / 2
 
 
+def test_operator_plan_routes_the_run_and_its_llm_exchange_is_stored(airflow_sqlite):
+    af = airflow_sqlite
+    run_id = af.trigger("it_operator")
+    assert af.wait_run("it_operator", run_id, timeout=240) == "success"
+    summary = af.xcom("it_operator", run_id, "plan")
+    assert summary["planner"] == "llm" and summary["status"] == "fallback" and summary["valid"]
+    time.sleep(2)  # the executor stores the operator's plan off the scheduler loop
+    placements = _placements(af, "it_operator", run_id)
+    assert set(placements) == {"publish", "crunch"}
+    assert all(p["region"] == "us-east-1" for p in placements.values())  # the operator's allowed_regions
+    assert placements["publish"]["tier"] == "on-demand"
+    for task_id in ("publish", "crunch"):
+        assert af.xcom("it_operator", run_id, task_id)["AI_SCHEDULER_FLEET"] == placements[task_id]["offerId"]
+    report = _json(af, "report", "it_operator", run_id)
+    assert report["planner"] == "llm"
+    assert report["llm"]["outcome"] == "fallback" and report["llm"]["reason"]
+    assert "LLM exchange" in af.airflow("ai-scheduler", "plan", "it_operator", run_id).stdout
+
+
 def test_scheduler_killed_mid_run_still_completes(airflow_sqlite):
     af = airflow_sqlite
     run_id = af.trigger("it_slow")
