@@ -3,31 +3,21 @@ the LLM planner is shown the run's history and docs, and its exchange is stored 
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "history"))
-from dbutil import migrate, scope_for  # noqa: E402
 from factories import NOW, offer  # noqa: E402
 
 from airflow_ai_scheduler.airflow.cli import format_report, run_report  # noqa: E402
 from airflow_ai_scheduler.airflow.manifest import RunInfo, TaskInfo, build_manifest, run_options  # noqa: E402
 from airflow_ai_scheduler.airflow.planning_service import PlanningService, PlanningSettings  # noqa: E402
-from airflow_ai_scheduler.history.store import HistoryStore  # noqa: E402
 
 OFFERS = [offer("od", "on-demand", 1.0), offer("spot", "spot", 0.3, lam=0.01)]
 
 
 @pytest.fixture
-def store(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ps.db'}"
-    migrate(url)
-    scope, engine = scope_for(url)
-    yield HistoryStore(scope)
-    engine.dispose()
+def store(sqlite_store):
+    return sqlite_store
 
 
 def _run(options=None) -> RunInfo:
@@ -47,9 +37,16 @@ class _Service(PlanningService):
         return build_manifest(self.run, now=NOW, offers=self.offers, default_duration_hours=0.5), self.run
 
 
-def _wait_final(svc, key=("etl", "r2")):
-    svc.drain(timeout=60)
-    rp = svc.get(*key)
+def _plan_with_llm(store, model):
+    """Plan run etl/r2 with the LLM planner over ``model``; wait until the plan and its audit are stored."""
+    settings = PlanningSettings(planner="llm", planner_kwargs={"model": model}, time_limit_seconds=5)
+    svc = _Service(_run(), OFFERS, settings, session_scope=store.session_scope, store=store)
+    try:
+        svc.request("etl", "r2")
+        svc.drain(timeout=60)
+        rp = svc.get("etl", "r2")
+    finally:
+        svc.shutdown()
     assert rp is not None and rp.final
     return rp
 
@@ -66,13 +63,7 @@ def test_llm_plan_is_audited_with_history_and_docs(store):
                           price_per_hour_at_launch=0.3, actual_cost=secs / 3600 * 0.3, outcome=outcome))
     prompts: list[str] = []
     model = answer_model(placements(("extract", "spot"), ("load", "spot")), calls=prompts)
-    settings = PlanningSettings(planner="llm", planner_kwargs={"model": model}, time_limit_seconds=5)
-    svc = _Service(_run(), OFFERS, settings, session_scope=store.session_scope, store=store)
-    try:
-        svc.request("etl", "r2")
-        rp = _wait_final(svc)
-    finally:
-        svc.shutdown()
+    rp = _plan_with_llm(store, model)
     assert rp.plan.planner == "llm" and rp.plan.is_valid
     (prompt,) = prompts
     assert '"load": 2 0 1' in prompt  # the measured runtime (hours, std, runs) from history
@@ -92,13 +83,7 @@ def test_a_failing_model_falls_back_and_the_fallback_is_audited(store):
     from tests.planning.llm.conftest import answer_model
 
     model = answer_model({"placements": [{"jobId": "nope", "offerId": "od"}]})
-    settings = PlanningSettings(planner="llm", planner_kwargs={"model": model}, time_limit_seconds=5)
-    svc = _Service(_run(), OFFERS, settings, session_scope=store.session_scope, store=store)
-    try:
-        svc.request("etl", "r2")
-        rp = _wait_final(svc)
-    finally:
-        svc.shutdown()
+    rp = _plan_with_llm(store, model)
     assert rp.plan.is_valid and rp.plan.status == "fallback"
     ex = store.llm_exchange(store.latest_plan("etl", "r2").llm_exchange_id)
     assert ex["outcome"] == "fallback" and "unknown jobIds" in ex["reason"]

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "history"))
-from dbutil import migrate, scope_for  # noqa: E402
 from factories import NOW, job, manifest, offer  # noqa: E402
 
-from airflow_ai_scheduler.history.store import HistoryStore  # noqa: E402
 from airflow_ai_scheduler.planning.greedy import GreedyPlanner  # noqa: E402
 
 
@@ -25,12 +23,8 @@ def _try(task, cost, tier="spot", run="r1"):
 
 
 @pytest.fixture
-def store(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ui.db'}"
-    migrate(url)
-    scope, engine = scope_for(url)
-    yield HistoryStore(scope)
-    engine.dispose()
+def store(sqlite_store):
+    return sqlite_store
 
 
 @pytest.fixture
