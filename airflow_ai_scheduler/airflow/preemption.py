@@ -67,8 +67,9 @@ class PreemptionHandler:
         c = (job.checkpoint_interval_hours or 0.25) if job and job.is_checkpointable else None
         done = max(0.0, r.ran_hours - c) if c is not None else 0.0
         deadline = math.inf
-        if job is not None and job.deadline is not None:
-            deadline = (job.deadline - r.first_start).total_seconds() / 3600
+        due = self._deadline(key, job)
+        if due is not None:
+            deadline = (due - r.first_start).total_seconds() / 3600
         spot_up = any(f.spec.tier == "spot" and getattr(f, "spot_available", lambda: True)()
                       for f in self.ex.fleets.values())
         return ProgressState(
@@ -76,6 +77,19 @@ class PreemptionHandler:
             work_done_hours=min(done, total), work_total_hours=total, deadline_hours=deadline,
             restart_overhead_hours=(job.restart_overhead_hours or 0.05) if job else 0.05,
             step_hours=1 / 60, spot_available=spot_up, current="none")
+
+    def _deadline(self, key: Any, job: Any) -> datetime | None:
+        """The job's own deadline, or earlier when a dependent's deadline needs it (effective_deadlines)."""
+        if job is None:
+            return None
+        rp = self.ex.planning.get(key.dag_id, key.run_id)
+        try:
+            from airflow_ai_scheduler.planning.greedy import effective_deadlines
+
+            return effective_deadlines(rp.manifest, rp.manifest.offers, margin_hours=1 / 60).get(job.job_id, job.deadline)
+        except Exception:  # a manifest that cannot be scored: fall back to the job's own deadline
+            log.debug("no effective deadline for %s", key, exc_info=True)
+            return job.deadline
 
     def _job(self, key: Any) -> Any:
         from airflow_ai_scheduler.airflow.manifest import job_id_for

@@ -16,12 +16,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError
 from airflow_ai_scheduler.models import Job, Manifest, Offer, Placement, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
-from airflow_ai_scheduler.planning.objective import JobScore, Scorer, expected_runtime
+from airflow_ai_scheduler.planning.objective import JobScore, Scorer, expected_runtime, restart_overhead
 
 _EPS = 1e-9
 
@@ -68,6 +69,27 @@ def latest_finish(manifest: Manifest, scorer: Scorer) -> dict[str, float]:
             best = min(best, lf[c.job_id] - c.estimated_duration_hours)
         lf[job.job_id] = best
     return lf
+
+
+def effective_deadlines(manifest: Manifest, offers: list[Offer] | None = None,
+                        margin_hours: float = 0.0) -> dict[str, datetime | None]:
+    """Each job's deadline for recovery decisions: its own, or earlier when a dependent needs it — the
+    latest finish that still lets every dependent meet its own deadline when it starts right after (its
+    restart overhead, its estimated duration and ``margin_hours`` per hop: the decision step). A job with no
+    deadline of its own upstream of one with a deadline must not wait for spot past that point."""
+    scorer = Scorer(manifest, resolve_offers(manifest, offers))
+    children: dict[str, list[Job]] = {j.job_id: [] for j in manifest.jobs}
+    for j in manifest.jobs:
+        for d in j.dependencies:
+            children[d].append(j)
+    lf: dict[str, float] = {}
+    for job in reversed(scorer.order):
+        own = scorer.deadline_h[job.job_id]
+        best = math.inf if own is None else own
+        for c in children[job.job_id]:
+            best = min(best, lf[c.job_id] - c.estimated_duration_hours - restart_overhead(c) - margin_hours)
+        lf[job.job_id] = best
+    return {j: (manifest.now + timedelta(hours=h) if math.isfinite(h) else None) for j, h in lf.items()}
 
 
 class _Scheduler:

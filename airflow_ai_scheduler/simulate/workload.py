@@ -1,23 +1,38 @@
-"""Manifest mode: plan a manifest with the greedy planner (as the executor would), then replay every spot
-placement on a trace with the spot policy; on-demand placements run as planned.
+"""Manifest mode: plan a manifest with the greedy planner (as the executor's first plan is), then play the
+run forward on a spot availability trace, job by job in dependency order, as the executor would run it.
 
-A spot job's deadline is its manifest deadline measured from its planned start (none: no deadline); its
-on-demand fallback is billed at the on-demand offer of the same instance type in the same location (else the
-cheapest on-demand offer of that type anywhere, else the spot price × the catalog's V100 ratio 2.86/1.37954).
-Each job starts at a trace tick derived from its id, so runs are reproducible and jobs see different windows.
+* A job starts at its planned time, or later when a dependency finished late (keeping the planned gap after
+  it, i.e. the data transfer time).
+* A spot placement is replayed with the spot policy (:func:`simulator.simulate`). The deadline the policy
+  gets is the job's *effective* deadline (:func:`planning.greedy.effective_deadlines`): its own, or earlier
+  when a dependent's deadline needs it — the executor's preemption handler uses the same one. Its on-demand
+  fallback is billed at the on-demand offer of the same instance type in the same location (else the
+  cheapest on-demand offer of that type anywhere, else the spot price × the catalog's V100 ratio
+  2.86/1.37954). On-demand placements run as planned.
+* Jobs on the same spot pool see the same availability at the same time: each pool reads the trace from its
+  own offset (from its offer id, plus ``shift``), so the pools of a run see different windows, reproducibly.
+* When a job finishes later than planned, its not-yet-started dependents are re-planned by the greedy
+  planner from that moment (the executor re-plans a run's unfinished tasks after a preemption).
+
+A deadline miss is a job finishing after its own deadline (or never finishing). Limits: pool capacity is not
+re-checked after jobs move, and a re-plan sees only the late job's dependents.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from datetime import datetime, timedelta
 
-from airflow_ai_scheduler.models import Manifest, Offer
+from airflow_ai_scheduler.models import Manifest, Offer, Placement, topological_order
 from airflow_ai_scheduler.planning.base import get_planner, resolve_offers
+from airflow_ai_scheduler.planning.greedy import effective_deadlines
 from airflow_ai_scheduler.planning.objective import restart_overhead
 from airflow_ai_scheduler.recovery.policy import SpotPolicy
 from airflow_ai_scheduler.simulate.simulator import OD_PRICE, SPOT_PRICE, Job, simulate
 from airflow_ai_scheduler.simulate.traces import Trace
+
+_LATE_H = 1 / 60  # a job finishing more than a minute after its planned end moves its dependents
 
 
 def _od_price(spot: Offer, offers: list[Offer]) -> float:
@@ -27,34 +42,85 @@ def _od_price(spot: Offer, offers: list[Offer]) -> float:
     return min(o.price_per_hour for o in pool) if pool else spot.price_per_hour * OD_PRICE / SPOT_PRICE
 
 
-def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shift: int = 0) -> dict:
+def _descendants(manifest: Manifest, job_id: str) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for j in manifest.jobs:
+        for d in j.dependencies:
+            children.setdefault(d, []).append(j.job_id)
+    out: set[str] = set()
+    todo = [job_id]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _replan(manifest: Manifest, offers: list[Offer], ids: set[str], now: datetime) -> dict[str, Placement]:
+    jobs = [j.model_copy(update={"dependencies": [d for d in j.dependencies if d in ids]})
+            for j in manifest.jobs if j.job_id in ids]
+    sub = manifest.model_copy(update={"now": now, "jobs": jobs})
+    return get_planner("greedy").plan(sub, offers).placement_map
+
+
+def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shift: int = 0,
+                      replan: bool = True) -> dict:
     """Totals over the manifest: cost, deadline misses, makespan (h from the earliest start), interruptions,
-    spot and on-demand hours; ``shift`` moves every job's trace start (for several start points)."""
+    spot and on-demand hours, re-plans; ``shift`` moves every pool's trace offset (for several start points)."""
     offers = resolve_offers(manifest)
     by_id = {o.offer_id: o for o in offers}
-    jobs = {j.job_id: j for j in manifest.jobs}
-    plan = get_planner("greedy").plan(manifest, offers)
-    t0 = min(p.start_time for p in plan.placements)
-    tot = {"jobs": len(plan.placements), "cost": 0.0, "misses": 0, "makespan": 0.0, "interruptions": 0,
-           "spot_hours": 0.0, "od_hours": 0.0}
-    for p in plan.placements:
-        job, offer = jobs[p.job_id], by_id[p.offer_id]
-        start = (p.start_time - t0).total_seconds() / 3600
-        deadline = (job.deadline - p.start_time).total_seconds() / 3600 if job.deadline else math.inf
+    place = dict(get_planner("greedy").plan(manifest, offers).placement_map)
+    due = effective_deadlines(manifest, offers, margin_hours=trace.step_hours)
+    jobs = manifest.job_map
+
+    def hours(t: datetime) -> float:
+        return (t - manifest.now).total_seconds() / 3600
+
+    def dep_ends(plan: dict[str, Placement], at: float | None = None) -> dict[str, dict[str, float]]:
+        """Per job of ``plan``: when that plan expects each dependency to end (a re-plan at ``at`` takes
+        the dependencies outside it as ending then), so the planned gap after each is kept."""
+        return {j: {d: hours(plan[d].expected_end_time) if d in plan else float(at or 0.0)
+                    for d in jobs[j].dependencies} for j in plan}
+
+    dep_end = dep_ends(place)
+
+    tot = {"jobs": len(place), "cost": 0.0, "misses": 0, "makespan": 0.0, "interruptions": 0,
+           "spot_hours": 0.0, "od_hours": 0.0, "replans": 0}
+    finish: dict[str, float] = {}
+    first_start = math.inf
+    for job in topological_order(manifest.jobs):
+        p = place[job.job_id]
+        planned = hours(p.start_time)
+        start = planned
+        for d in job.dependencies:
+            start = max(start, finish[d] + max(0.0, planned - dep_end[job.job_id][d]))
+        first_start = min(first_start, start)
+        offer = by_id[p.offer_id]
         work, overhead = job.estimated_duration_hours, restart_overhead(job)
         if p.tier == "spot":
+            deadline = hours(due[job.job_id]) - start if due.get(job.job_id) else math.inf
             sim = Job(work, deadline, overhead, od_price=_od_price(offer, offers), spot_price=offer.price_per_hour)
-            tick = (zlib.crc32(p.job_id.encode()) + shift) % len(trace.available)
-            r = simulate(policy, sim, trace, tick)
-            cost, spot_h, od_h, span, missed, interr = (r.cost, r.spot_hours, r.od_hours, r.makespan, r.missed,
-                                                        r.interruptions)
+            offset = zlib.crc32(p.offer_id.encode()) + shift
+            r = simulate(policy, sim, trace, offset + round(start / trace.step_hours))
+            cost, spot_h, od_h, span, finished, interr = (r.cost, r.spot_hours, r.od_hours, r.makespan,
+                                                          r.finished, r.interruptions)
         else:
             span = work + overhead
-            cost, spot_h, od_h, missed, interr = span * offer.price_per_hour, 0.0, span, span > deadline, 0
+            cost, spot_h, od_h, finished, interr = span * offer.price_per_hour, 0.0, span, True, 0
+        end = finish[job.job_id] = start + span
         tot["cost"] += cost
         tot["spot_hours"] += spot_h
         tot["od_hours"] += od_h
         tot["interruptions"] += interr
-        tot["misses"] += int(missed)
-        tot["makespan"] = max(tot["makespan"], start + span)
+        tot["misses"] += int(not finished or (job.deadline is not None and end > hours(job.deadline) + 1e-9))
+        tot["makespan"] = max(tot["makespan"], end)
+        if replan and end > hours(p.expected_end_time) + _LATE_H:
+            later = _descendants(manifest, job.job_id)
+            if later:
+                moved = _replan(manifest, offers, later, manifest.now + timedelta(hours=end))
+                place.update(moved)
+                dep_end.update(dep_ends(moved, at=end))
+                tot["replans"] += 1
+    tot["makespan"] -= first_start if math.isfinite(first_start) else 0.0
     return tot

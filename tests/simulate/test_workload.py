@@ -28,3 +28,28 @@ def test_no_spot_falls_back_to_same_type_on_demand_in_time():
     assert tot["cost"] == pytest.approx(4.25 * 3.0) and tot["makespan"] <= 10
     naive = simulate_manifest(_manifest(), get_policy("spot_only"), Trace("down", 900, (False,)))
     assert naive["misses"] == 1 and naive["cost"] == 0
+
+
+def _chain():
+    spot = offer("s", "spot", 1.0).model_copy(update={"instance_type": "g"})
+    od = offer("o", "on-demand", 3.0).model_copy(update={"instance_type": "g"})
+    return manifest([job("a", 2.0, is_checkpointable=True, restart_overhead_hours=0.1),
+                     job("b", 1.0, ["a"], deadline_h=6, is_checkpointable=True, restart_overhead_hours=0.1)],
+                    [spot, od])
+
+
+def test_a_late_upstream_delays_and_replans_its_dependent_and_both_meet_the_deadline():
+    """No spot at all: 'a' has no deadline of its own, but b's 6 h deadline binds it (effective deadline),
+    so it waits for spot only while b can still make it, then runs on on-demand; b starts after a really
+    finished (re-planned from then) and still meets its deadline."""
+    tot = simulate_manifest(_chain(), get_policy(), Trace("down", 900, (False,)))
+    assert tot["misses"] == 0 and tot["spot_hours"] == 0
+    assert tot["od_hours"] == pytest.approx(2.1 + 1.1)
+    assert tot["replans"] >= 1
+    # a waited for spot before switching: the run took longer than its on-demand work, within 6 h
+    assert 2.1 + 1.1 < tot["makespan"] <= 6
+
+
+def test_spot_only_upstream_makes_the_dependent_miss():
+    naive = simulate_manifest(_chain(), get_policy("spot_only"), Trace("down", 900, (False,)))
+    assert naive["misses"] >= 1
