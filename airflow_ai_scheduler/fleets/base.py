@@ -6,9 +6,10 @@ backend that runs them. Each fleet becomes one :class:`~airflow_ai_scheduler.mod
 manifest (``offerId`` = fleet name), priced from the catalog unless the fleet states its price — so a
 placement names its fleet directly.
 
-Backends (``backend`` key): ``local`` (process pools on this machine, the embedded default). The
-:class:`FleetBackend` protocol is what Celery queues, Kubernetes pod overrides and ECS/Batch capacity
-providers implement next: submit a workload with the fleet's environment, poll for finished ones, say
+Backends (``backend`` key): ``local`` (process pools on this machine, the embedded default) and
+``celery`` (a Celery queue served by ``airflow celery worker``, :mod:`.celery`). The
+:class:`FleetBackend` protocol is what Kubernetes pod overrides and ECS/Batch capacity providers
+implement next: submit a workload with the fleet's environment, poll for finished ones, say
 how many slots are free.
 """
 
@@ -34,7 +35,7 @@ class FleetSpec(BaseModel):
     instance_type: str
     tier: Tier
     slots: int = Field(4, ge=1, description="tasks the fleet runs at once (the pool's capacity)")
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "celery"] = "local"
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
     price_per_hour: float | None = Field(None, ge=0, description="override the catalog price")
     price_schedule: list[dict[str, Any]] | None = Field(
@@ -162,4 +163,8 @@ def make_backend(spec: FleetSpec, **kwargs: Any) -> FleetBackend:
         from airflow_ai_scheduler.fleets.local import LocalProcessFleet
 
         return LocalProcessFleet(spec, **kwargs)
+    if spec.backend == "celery":
+        from airflow_ai_scheduler.fleets.celery import CeleryFleet
+
+        return CeleryFleet(spec, **kwargs)
     raise ConfigError(f"[ai_scheduler] fleet {spec.name!r}: unknown backend {spec.backend!r}")
