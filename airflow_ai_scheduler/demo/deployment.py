@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +111,16 @@ class LocalDeployment:
         self.wait_healthy()
         return self
 
-    def start_component(self, name: str) -> None:
-        args = ["api-server", "--port", str(self.port)] if name == "api-server" else [name]
+    def start_component(self, name: str, args: Sequence[str] | None = None,
+                        env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Start ``airflow <name>`` (or ``airflow <args>``, e.g. a celery worker, with extra ``env``)."""
+        if args is None:
+            args = ["api-server", "--port", str(self.port)] if name == "api-server" else [name]
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the process' life
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=self.env, stdout=log,
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args],
+                                            env={**self.env, **(env or {})}, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
+        return self.procs[name]
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs.pop(name, None)
@@ -166,7 +171,7 @@ class LocalDeployment:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def print_logs(self, lines: int = 60) -> None:
-        for name in COMPONENTS:
+        for name in dict.fromkeys([*COMPONENTS, *self.procs]):
             tail = self.logs(name).splitlines()[-lines:]
             if tail:
                 print(f"----- {name} (last {len(tail)} lines) -----\n" + "\n".join(tail), file=sys.stderr)
