@@ -21,7 +21,8 @@ Options (``options`` of the fleet):
   ``--concurrency`` of the workers on that queue: the executor sends no more than that at once.
 * ``poll_interval_seconds`` (default 1) — how often task states are read from the result backend.
 * ``worker_lost_after_seconds`` (default 60; 0 = off) — a worker holding a started task that answers
-  no ``ping`` for this long is declared lost, with its tasks.
+  no ``ping`` for this long is declared lost, with its tasks. Needs ``[celery]
+  worker_enable_remote_control`` (the default); off when that is off.
 * ``publish_retries`` (default 3) — attempts after a failed publish (backoff 1, 2, 4 ... s) before the
   workload is reported failed.
 
@@ -159,6 +160,11 @@ class CeleryFleet:
     # -- the executor's calls (scheduler loop) -----------------------------------------------------
     def start(self) -> None:
         self._app = self._make_app()
+        if self.options.worker_lost_after_seconds and not self._app.conf.worker_enable_remote_control:
+            # without remote control no worker answers a ping: every started task would look lost
+            log.warning("fleet %s: [celery] worker_enable_remote_control is off; lost workers are not detected",
+                        self.spec.name)
+            self.options = self.options.model_copy(update={"worker_lost_after_seconds": 0.0})
         self._thread = threading.Thread(target=self._run, name=f"ai-scheduler-celery-{self.spec.name}", daemon=True)
         self._thread.start()
         log.info("fleet %s: Celery queue %r", self.spec.name, self.queue)
@@ -284,10 +290,16 @@ class CeleryFleet:
         from celery.backends.base import BaseKeyValueStoreBackend
 
         backend = self._app.backend
-        if isinstance(backend, BaseKeyValueStoreBackend):
-            values = backend.mget([backend.get_key_for_task(tid) for tid in task_ids])
-            return [backend.decode_result(v) if v else {"status": "PENDING"} for v in values]
-        return [backend.get_task_meta(tid) for tid in task_ids]
+        if not isinstance(backend, BaseKeyValueStoreBackend):
+            return [backend.get_task_meta(tid) for tid in task_ids]
+        values = backend.mget([backend.get_key_for_task(tid) for tid in task_ids])
+        return [self._decode(backend, v) if v else {"status": "PENDING"} for v in values]
+
+    def _decode(self, backend: Any, value: Any) -> dict[str, Any]:
+        try:
+            return dict(backend.decode_result(value))
+        except Exception as exc:  # e.g. an exception type the scheduler cannot import: one bad row, not all
+            return {"status": "FAILURE", "result": RuntimeError(f"undecodable Celery result: {exc}")}
 
     def _check_workers(self) -> None:
         """Declare the tasks of a worker that stopped answering pings lost."""

@@ -17,8 +17,9 @@ from airflow_ai_scheduler.fleets.celery import (
 
 
 def spec(name: str = "spot-celery", tier: str = "spot", **options: object) -> FleetSpec:
-    return FleetSpec(name=name, provider="aws", region="us-east-1", instance_type="m6i.xlarge", tier=tier,
-                     slots=3, backend="celery", options=dict(options))
+    return FleetSpec.model_validate({"name": name, "provider": "aws", "region": "us-east-1", "tier": tier,
+                                     "instance_type": "m6i.xlarge", "slots": 3, "backend": "celery",
+                                     "options": dict(options)})
 
 
 def test_queue_defaults_to_the_fleet_name_and_can_be_set():
@@ -80,3 +81,17 @@ class WorkerLostError(Exception):
 ])
 def test_classify(status, result, tier, verdict):
     assert classify(status, result, tier) == verdict
+
+
+def test_without_remote_control_no_worker_is_pinged(monkeypatch):
+    # a real Celery app built from [celery]; nothing is published, so no broker is contacted
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://127.0.0.1:9/0")
+    monkeypatch.setenv("AIRFLOW__CELERY__RESULT_BACKEND", "redis://127.0.0.1:9/0")
+    monkeypatch.setenv("AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL", "False")
+    fleet = CeleryFleet(spec(queue="spot-q"))
+    fleet.start()
+    try:
+        assert fleet.options.worker_lost_after_seconds == 0
+        assert fleet.poll() == []
+    finally:
+        fleet.terminate()

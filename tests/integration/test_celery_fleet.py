@@ -1,0 +1,212 @@
+"""The celery fleet on real parts: Redis as broker and result backend, a real ``airflow celery worker``.
+
+Two layers: the fleet alone against Redis (publish, result-backend states, worker-lost detection), then
+a real Airflow 3.3 with our executor, one local on-demand fleet and one celery spot fleet whose queue a
+real worker consumes. Skipped without Redis unless AI_SCHEDULER_REQUIRE_POSTGRES is set (scripts/test.sh
+starts both servers and sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_ai_scheduler.demo.deployment import LocalDeployment
+from airflow_ai_scheduler.fleets.base import FleetSpec
+from airflow_ai_scheduler.fleets.celery import PREEMPTED, CeleryFleet, worker_command, worker_environment
+
+DAGS = Path(__file__).parent / "dags"
+BASE = {"provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge"}
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    url = os.environ.get("AI_SCHEDULER_TEST_REDIS_URL")
+    problem = None if url else "AI_SCHEDULER_TEST_REDIS_URL is not set"
+    if url:
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problem = f"Redis at {url} is not reachable: {exc}"
+    if problem:
+        if os.environ.get("AI_SCHEDULER_REQUIRE_POSTGRES"):
+            pytest.fail(f"{problem} but the test servers are required")
+        pytest.skip(f"{problem} (scripts/services.sh start starts one)")
+    return str(url)
+
+
+def _forget_queue(url: str, queue: str) -> None:
+    """Remove what kombu left in the shared Redis for this test's queue."""
+    import redis
+
+    with suppress(redis.RedisError):
+        r = redis.Redis.from_url(url)
+        r.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")  # results expire in a day
+
+
+# -- the fleet alone, against Redis -----------------------------------------------------------------
+
+class Workload:
+    """The part of an ExecuteTask the fleet uses (key, JSON, states); what runs it is not under test here."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.success_state, self.failure_state, self.running_state = "success", "failed", None
+
+    def model_dump_json(self) -> str:
+        return json.dumps({"key": self.key})
+
+
+def _until(fleet: CeleryFleet, want: int, timeout: float = 20) -> list[tuple[Any, Any, Any]]:
+    got: list[tuple[Any, Any, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got += fleet.poll()
+        time.sleep(0.1)
+    return got
+
+
+@pytest.fixture
+def fleet(redis_url, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", redis_url)
+    monkeypatch.setenv("AIRFLOW__CELERY__RESULT_BACKEND", redis_url)
+    queue = f"it-nobody-{uuid.uuid4().hex[:8]}"  # no worker consumes it: the test plays the worker's part
+    spec = FleetSpec.model_validate({**BASE, "name": "lonely-spot", "tier": "spot", "slots": 2, "backend": "celery",
+                                     "options": {"queue": queue, "poll_interval_seconds": 0.2,
+                                                 "worker_lost_after_seconds": 1}})
+    f = CeleryFleet(spec)
+    f.start()
+    yield f
+    f.terminate()
+    _forget_queue(redis_url, queue)
+
+
+def test_fleet_publishes_to_its_queue_and_reads_states_from_the_result_backend(fleet, redis_url):
+    import redis
+    from billiard.exceptions import WorkerLostError
+
+    for key in ("ok", "lost", "ghost"):
+        fleet.submit(Workload(key))
+    assert fleet.free_slots() == -1  # the executor never over-fills; the fleet just counts
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 10
+    while r.llen(fleet.queue) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    messages = [json.loads(m) for m in r.lrange(fleet.queue, 0, -1)]
+    assert {m["headers"]["task"] for m in messages} == {"execute_workload"}
+    ids = {m["headers"]["id"]: m for m in messages}
+    assert len(ids) == 3
+
+    # play the worker's part with the real result backend: one success, one pool process killed,
+    # one task whose worker vanished after STARTED
+    backend = fleet._app.backend
+    by_key = {t.key: t.task_id for t in list(fleet._tracked.values())}
+    backend.store_result(by_key["ok"], None, "SUCCESS")
+    backend.mark_as_failure(by_key["lost"], WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."))
+    backend.store_result(by_key["ghost"], {"pid": 4242, "hostname": "ghost@nowhere"}, "STARTED")
+
+    reports = {key: (state, info) for key, state, info in _until(fleet, 4)}
+    assert reports["ok"] == ("success", None)
+    assert reports["lost"][0] == PREEMPTED and "WorkerLostError" in reports["lost"][1]
+    assert reports["ghost"][0] == PREEMPTED and "ghost@nowhere silent" in reports["ghost"][1]
+    assert fleet.free_slots() == 2
+
+
+# -- a real deployment with a real worker -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def celery_airflow(redis_url):
+    queue = f"spot-q-{uuid.uuid4().hex[:8]}"  # the Redis server is shared: a queue of our own
+    spot = {**BASE, "name": "celery-spot", "tier": "spot", "slots": 2, "backend": "celery",
+            "options": {"queue": queue, "poll_interval_seconds": 0.5}}
+    fleets = [{**BASE, "name": "local-on-demand", "tier": "on-demand", "slots": 2}, spot]
+    config = {"ai_scheduler.fleets": json.dumps(fleets), "ai_scheduler.planner": "greedy",
+              "ai_scheduler.plan_wait_seconds": "1",
+              "celery.broker_url": redis_url, "celery.result_backend": redis_url}
+    try:
+        with LocalDeployment(dags=[DAGS / "it_celery.py"], config=config) as af:
+            # exactly what docs/executor.md tells a platform team to run on the spot machines
+            spec = FleetSpec.model_validate(spot)
+            cmd = worker_command(spec, concurrency=2)
+            af.start_component("celery-worker", [*cmd[1:], "--skip-serve-logs", "--celery-hostname", f"{queue}@%h"],
+                               env=worker_environment(spec))
+            try:
+                yield af
+            finally:
+                af.kill("celery-worker")  # SIGKILL to its process group: a warm shutdown would wait for tasks
+    finally:
+        _forget_queue(redis_url, queue)
+
+
+def _history(af: LocalDeployment, dag_id: str, run_id: str, want: Any, timeout: float = 30) -> list[dict]:
+    """History rows of a run, once ``want(rows)`` holds (rows are written off the scheduler loop)."""
+    deadline = time.monotonic() + timeout
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        out = af.airflow("ai-scheduler", "history", dag_id, "--limit", "100", "--json").stdout
+        rows = [r for r in json.loads(out[out.index("["):]) if r["run_id"] == run_id]
+        if want(rows):
+            return rows
+        time.sleep(1)
+    raise AssertionError(f"history of {run_id} never matched: {rows}")
+
+
+def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
+    af = celery_airflow
+    run_id = af.trigger("it_celery")
+    assert af.wait_run("it_celery", run_id, timeout=150) == "success"
+    worker_pid, scheduler_pid = af.procs["celery-worker"].pid, af.procs["scheduler"].pid
+
+    spot = af.xcom("it_celery", run_id, "on_spot")
+    assert spot["env"]["AI_SCHEDULER_FLEET"] == "celery-spot" and spot["env"]["AI_SCHEDULER_TIER"] == "spot"
+    assert worker_pid in spot["ancestors"], "the spot task did not run under the celery worker"
+    assert scheduler_pid not in spot["ancestors"], "the spot task ran in a local pool"
+    local = af.xcom("it_celery", run_id, "on_demand")
+    assert local["env"]["AI_SCHEDULER_FLEET"] == "local-on-demand"
+    assert scheduler_pid in local["ancestors"] and worker_pid not in local["ancestors"]
+
+    rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    by_task = {r["task_id"]: r for r in rows}
+    assert by_task["on_spot"]["fleet"] == "celery-spot" and by_task["on_spot"]["tier"] == "spot"
+    assert by_task["on_demand"]["fleet"] == "local-on-demand"
+    assert all(r["actual_cost"] > 0 and r["price_per_hour_at_launch"] > 0 for r in rows)
+    assert by_task["on_spot"]["price_per_hour_at_launch"] < by_task["on_demand"]["price_per_hour_at_launch"]
+    (ti,) = [t for t in af.task_instances("it_celery", run_id) if t["task_id"] == "on_spot"]
+    assert ti["try_number"] == 1
+
+
+def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(celery_airflow, tmp_path):
+    af = celery_airflow
+    hold = tmp_path / "hold.json"
+    run_id = af.trigger("it_celery", conf={"hold_file": str(hold)})
+    deadline = time.monotonic() + 90
+    while not hold.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hold.exists(), "the spot task never started on the celery worker"
+    time.sleep(0.5)
+    pids = json.loads(hold.read_text())
+    # the spot machine goes: the Celery pool process supervising the task dies, then the task itself
+    for pid in (pids["ppid"], pids["pid"]):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert af.wait_run("it_celery", run_id, timeout=150) == "success"
+
+    rows = _history(af, "it_celery", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
+                                                          for r in rs))
+    spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
+    assert [(r["outcome"], r["fleet"]) for r in spot][0] == ("preempted", "celery-spot")
+    assert spot[-1]["outcome"] == "success" and {r["try_number"] for r in spot} == {1}
+    assert af.xcom("it_celery", run_id, "on_spot")["env"]["AI_SCHEDULER_FLEET"] in ("celery-spot", "local-on-demand")
+    # detected from the result backend (Celery's WorkerLostError), not from a silent worker: it is still up
+    assert "WorkerLostError" in af.logs("scheduler")
+    assert af.procs["celery-worker"].poll() is None
