@@ -27,7 +27,7 @@ def test_small_instance_is_proven_optimal_and_matches_brute_force():
     m = manifest([job("a", 1.0, is_checkpointable=True), job("b", 2.0, deps=["a"], deadline_h=3.5),
                   job("c", 0.5, deps=["a"], input_data_size_gb=50)], offers)
     plan = _solve(m, offers)
-    # the gap is against exact Ω: the model bounds risk by max(P_int, P_miss) (docstring), hence not 0
+    # the gap is exact Ω against the location relaxation's bound (capacity ignored, planning/cpsat/relaxation.py)
     assert plan.status == "optimal" and plan.gap is not None and plan.gap < 0.05
     best = min(build_plan(m, offers, {j: Choice(o) for j, o in zip("abc", combo, strict=True)}, planner="bf")
                .objective.total for combo in itertools.product(["od", "s1", "s2"], repeat=3))

@@ -1,4 +1,4 @@
-"""The exact planner: OR-Tools CP-SAT over a time-indexed model of the manifest.
+"""The CP-SAT model: a time-indexed formulation of the manifest, its warm start and its solve.
 
 Formulation (time in integer steps of Δ minutes from ``now``; Δ grows with the horizon so that the
 horizon stays within ~5,000 steps)::
@@ -17,18 +17,17 @@ horizon stays within ~5,000 steps)::
     R[j] ≥ P_int[j,a] if x[j,a];  R[j] ≥ P_miss(e[j])      (table over e[j] within ±4σ of the deadline)
     minimise  Σ cost[j,a]·x[j,a] + Σ egress + w_t·π_j·T[j]·Δ + w_r·π_j·R[j]   (× 10⁴, integers)
 
-Approximations, all documented and all corrected afterwards: durations are rounded *up* to steps (so
-every precedence and capacity constraint holds for the exact times too), a price window's alternative
-is costed at the price when it starts, and a job's risk is modelled as max(P_int, P_miss) — a lower bound
-of Ω's 1 − (1 − P_int)(1 − P_miss) — with P_miss read from a table of the normal tail over the end step
-(σ = the job's durationStd). The plan returned is re-priced exactly by :mod:`.objective` and passes the
-validator; ``lowerBound`` is the solver's bound on the model's objective, a bound on Ω up to step rounding.
-The model starts from the greedy plan: its offers are re-timed on whole steps (rounded-up durations,
-capacity, transfer delays) and completed into a full feasible hint by a short solve with those variables
-fixed, so CP-SAT holds a solution from the start; it stops at the time limit with the best plan.
-Manifests of more than 200 jobs keep, per job, the 4 cheapest alternatives plus the warm start's and one
-on-demand (a heuristic cut: the bound is then the bound of that smaller model), and skip CP-SAT's
-presolve, which otherwise spends the whole time limit expanding the risk tables.
+Approximations, all corrected afterwards: durations are rounded *up* to steps (so every precedence and
+capacity constraint holds for the exact times too), a price window's alternative is costed at the price
+when it starts, and a job's risk is modelled as max(P_int, P_miss) with P_miss read from a table of the
+normal tail over the end step. The plan returned is re-priced exactly by :mod:`..objective` and passes
+the validator. Because of these approximations the model's optimum is *not* Ω's, and CP-SAT's bound on
+it is not a bound on Ω (it can exceed a feasible plan's Ω): the planner reports the relaxation's bound
+(relaxation.py) instead.
+
+Above 200 jobs each job keeps few alternatives (the TOP_K cheapest at its labelled location, or overall
+when it has none, plus the warm start's and one on-demand — a heuristic cut), and CP-SAT's presolve is
+skipped: it otherwise spends the whole time limit expanding the risk tables.
 """
 
 from __future__ import annotations
@@ -38,10 +37,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError, PlannerError
-from airflow_ai_scheduler.models import Job, Manifest, Offer, Plan
-from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
-from airflow_ai_scheduler.planning.candidates import CandidateIndex, fit_problem
-from airflow_ai_scheduler.planning.greedy import GreedyPlanner, build_plan
+from airflow_ai_scheduler.models import Job, Manifest, Offer
+from airflow_ai_scheduler.planning.base import Choice
+from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.objective import (
     DEFAULT_DURATION_CV,
     Scorer,
@@ -52,10 +50,9 @@ from airflow_ai_scheduler.planning.objective import (
     priority_factor,
     transfer_hours,
 )
-from airflow_ai_scheduler.planning.validate import validate
 
 SCALE = 10_000  # objective units per USD
-TOP_K_ABOVE_JOBS = 200  # larger manifests keep only the TOP_K cheapest alternatives per job
+TOP_K_ABOVE_JOBS = 200  # larger manifests keep only the TOP_K cheapest alternatives per job (doc)
 TOP_K = 4
 MAX_STEPS = 5_000
 
@@ -68,100 +65,6 @@ class _Alt:
     dur: int  # steps
     cost: float  # USD, compute + dataRegion egress
     p_int: float
-
-
-class CpSatPlanner:
-    name = "optimal"
-
-    def __init__(self, time_limit_seconds: float = 10.0, num_workers: int = 2, time_step_minutes: float | None = None,
-                 horizon_hours: float | None = None, seed: int = 0) -> None:
-        self.time_limit = time_limit_seconds
-        self.workers = num_workers
-        self.step_minutes = time_step_minutes
-        self.horizon_hours = horizon_hours
-        self.seed = seed
-
-    def plan(self, manifest: Manifest, offers: list[Offer] | None = None, *, fixed: Mapping[str, Choice] | None = None,
-             hints: Mapping[str, Choice] | None = None) -> Plan:
-        watch = Stopwatch()
-        offers = resolve_offers(manifest, offers)
-        fixed = dict(fixed or {})
-        cands = CandidateIndex(manifest, offers)
-        self._check_fixed(manifest, offers, fixed)
-        try:
-            greedy: Plan | None = GreedyPlanner().plan(manifest, offers)
-        except InfeasiblePlanError:
-            greedy = None
-        if hints is None and greedy is not None:
-            hints = {p.job_id: Choice(p.offer_id, manifest.hours(p.start_time)) for p in greedy.placements}
-        model = _Model(manifest, offers, cands, fixed, self._horizon(manifest, greedy), self.step_minutes)
-        model.keep = {j: c.offer_id for j, c in (hints or {}).items()}
-        model.build()
-        if hints:
-            model.hint(hints)
-        status, choices, bound = model.solve(self.time_limit, self.workers, self.seed)
-        if status == "infeasible":
-            raise InfeasiblePlanError(diagnose(manifest, offers, cands, fixed, model.step_h))
-        if status == "unknown":
-            if greedy is None:
-                raise InfeasiblePlanError(["CP-SAT found no plan within the time limit and greedy none at all: "
-                                           "raise the time limit or loosen hard deadlines/capacities"])
-            return greedy.model_copy(update={"notes": ["cp-sat found no solution in time; greedy plan"],
-                                             "planner": self.name, "planning_seconds": watch.seconds})
-        plan = self._best_timing(manifest, offers, choices, fixed)
-        if plan is None:  # never ship a broken plan
-            if greedy is None:
-                raise PlannerError("the CP-SAT plan failed validation and there is no greedy plan")
-            return greedy.model_copy(update={"notes": ["cp-sat plan failed validation; greedy plan"],
-                                             "planner": self.name, "planning_seconds": watch.seconds})
-        notes = [f"CP-SAT {status}, step {model.step_h * 60:g} min, {model.n_alts} alternatives for "
-                 f"{len(manifest.jobs)} jobs"]
-        if greedy is not None and not fixed and greedy.objective.total < plan.objective.total * (1 - 1e-3):
-            # the warm start was better than what the solver reached in time: keep it, with the bound
-            plan = greedy.model_copy(update={"planner": self.name})
-            status = "feasible"
-            notes.append("the greedy warm start beat the solver's best plan in the time limit; kept it")
-        total = plan.objective.total
-        lb = bound / SCALE if bound is not None else None
-        gap = max(0.0, (total - lb) / total) if lb is not None and total > 0 else (0.0 if lb is not None else None)
-        return plan.model_copy(update={"status": status, "lower_bound": None if lb is None else round(lb, 6),
-                                       "gap": None if gap is None else round(gap, 6),
-                                       "planning_seconds": watch.seconds, "notes": notes})
-
-    def _best_timing(self, manifest: Manifest, offers: list[Offer], choices: dict[str, Choice],
-                     fixed: Mapping[str, Choice]) -> Plan | None:
-        """The solver's offers at its (step-rounded) start times, or as early as each can start — whichever
-        valid plan is better: rounding up to steps leaves a little idle time the compact timing removes."""
-        timed = build_plan(manifest, offers, choices, planner=self.name)
-        compact_choices = {j: c if j in fixed else Choice(c.offer_id) for j, c in choices.items()}
-        compact = build_plan(manifest, offers, compact_choices, planner=self.name)
-        valid = [p for p in (timed, compact) if not validate(manifest, p, offers)]
-        return min(valid, key=lambda p: p.objective.total) if valid else None
-
-    def _horizon(self, manifest: Manifest, greedy: Plan | None) -> float:
-        if self.horizon_hours:
-            return self.horizon_hours
-        ends = [manifest.hours(p.expected_end_time) for p in greedy.placements] if greedy else []
-        deadlines = [manifest.hours(j.deadline) for j in manifest.jobs if j.deadline is not None]
-        longest = max(j.estimated_duration_hours for j in manifest.jobs)
-        total = sum(j.estimated_duration_hours for j in manifest.jobs)
-        base = max([*ends, *deadlines, longest, 0.1])
-        return min(base * 1.25 + longest, max(base + longest, total * 1.5))
-
-    @staticmethod
-    def _check_fixed(manifest: Manifest, offers: list[Offer], fixed: Mapping[str, Choice]) -> None:
-        by_id = {o.offer_id: o for o in offers}
-        jobs = manifest.job_map
-        problems = []
-        for jid, ch in fixed.items():
-            if jid not in jobs:
-                problems.append(f"fixed choice for unknown job {jid!r}")
-            elif ch.offer_id not in by_id:
-                problems.append(f"job {jid!r}: fixed offer {ch.offer_id!r} does not exist")
-            elif (why := fit_problem(jobs[jid], by_id[ch.offer_id])) is not None:
-                problems.append(f"job {jid!r}: fixed offer {ch.offer_id!r} does not fit: {why}")
-        if problems:
-            raise InfeasiblePlanError(problems)
 
 
 class _Model:
@@ -181,7 +84,8 @@ class _Model:
         self.start: dict[str, object] = {}
         self.end: dict[str, object] = {}
         self.n_alts = 0
-        self.keep: dict[str, str] = {}
+        self.keep: dict[str, str] = {}  # job → the warm start's offer (kept by the top-k cut)
+        self.labels: dict[str, str] = {}  # job → location of the relaxation's labelling (top-k prefers it)
         self.top_k = 0 if len(manifest.jobs) <= TOP_K_ABOVE_JOBS else TOP_K
 
     def steps(self, hours: float) -> int:
@@ -213,8 +117,10 @@ class _Model:
                     a = b = s
                 out.append(_Alt(o, a, b, dur, cost, interruption_probability(o, runtime)))
         if self.top_k and len(out) > self.top_k and not fixed:
-            # large models: the k cheapest alternatives, plus the warm start's and a safe on-demand one
-            keep = sorted(out, key=lambda a: a.cost + a.p_int)[: self.top_k]
+            # large models: the k cheapest (at the labelled location), the warm start's, a safe on-demand one
+            label = self.labels.get(job.job_id)
+            pool = [a for a in out if a.offer.location == label] or out
+            keep = sorted(pool, key=lambda a: a.cost + a.p_int)[: self.top_k]
             hinted = self.keep.get(job.job_id)
             keep += [a for a in out if a not in keep and (a.offer.offer_id == hinted)]
             if not any(a.offer.tier == "on-demand" for a in keep):
@@ -417,6 +323,7 @@ class _Model:
             self.m.AddHint(self.m.GetIntVarFromProtoIndex(i), v)
 
     def solve(self, time_limit: float, workers: int, seed: int) -> tuple[str, dict[str, Choice], float | None]:
+        """(status, choices, CP-SAT's bound on the *model's* objective ÷ SCALE — not a bound on Ω)."""
         import time
 
         began = time.perf_counter()
@@ -441,40 +348,4 @@ class _Model:
         for jid, alts in self.alts.items():
             k = next(i for i, x in enumerate(self.x[jid]) if solver.Value(x))
             choices[jid] = Choice(alts[k].offer.offer_id, solver.Value(self.start[jid]) * self.step_h)
-        return ("optimal" if name == "OPTIMAL" else "feasible"), choices, solver.BestObjectiveBound()
-
-
-def diagnose(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed: Mapping[str, Choice],
-             step_h: float) -> list[str]:
-    """Readable reasons a model is infeasible: hard deadlines, budgets, capacity."""
-    scorer = Scorer(manifest, offers)
-    reasons: list[str] = []
-    earliest: dict[str, float] = {}
-    chain: dict[str, list[str]] = {}
-    for job in scorer.order:
-        opts = [scorer.offer_map[fixed[job.job_id].offer_id]] if job.job_id in fixed else cands.for_job(job)
-        ready, via = 0.0, []
-        for d in job.dependencies:
-            if earliest[d] > ready:
-                ready, via = earliest[d], chain[d]
-        fastest = min(expected_runtime(job, o) for o in opts)
-        earliest[job.job_id] = ready + fastest
-        chain[job.job_id] = [*via, job.job_id]
-        dl = scorer.deadline_h[job.job_id]
-        if job.hard_deadline and dl is not None and earliest[job.job_id] > dl + step_h:
-            reasons.append(f"job {job.job_id!r}: hard deadline {job.deadline.isoformat() if job.deadline else ''} "
-                           f"is {earliest[job.job_id] - dl:.2f} h before the earliest possible end, even on the "
-                           f"fastest offers with unlimited capacity (chain {' -> '.join(chain[job.job_id])})")
-        cheapest = min(scorer.curve(o).integral(0, expected_runtime(job, o)) for o in opts)
-        if job.budget_usd is not None and cheapest > job.budget_usd:
-            reasons.append(f"job {job.job_id!r}: budgetUsd ${job.budget_usd} is below its cheapest offer (${cheapest:.4f})")
-    if manifest.budget_usd is not None:
-        floor = sum(min(scorer.curve(o).integral(0, expected_runtime(j, o)) for o in cands.for_job(j))
-                    for j in manifest.jobs if cands.for_job(j))
-        if floor > manifest.budget_usd:
-            reasons.append(f"manifest budgetUsd ${manifest.budget_usd} is below the cheapest possible plan (${floor:.2f})")
-    if not reasons:
-        reasons.append("the limited-capacity pools cannot fit every job before its hard deadline "
-                       f"(or the fixed choices {sorted(fixed)} conflict)" if fixed else
-                       "the limited-capacity pools cannot fit every job before its hard deadline")
-    return reasons
+        return ("optimal" if name == "OPTIMAL" else "feasible"), choices, solver.BestObjectiveBound() / SCALE

@@ -1,0 +1,17 @@
+"""The exact planner: OR-Tools CP-SAT over a time-indexed model, with a valid lower bound on Ω.
+
+* :mod:`.planner` — :class:`CpSatPlanner`: warm starts, solve within the time limit, exact re-pricing.
+* :mod:`.relaxation` — the location relaxation: the reported ``lowerBound`` and the labelling that seeds
+  the co-located warm start.
+* :mod:`.model` — the CP-SAT formulation (``_Model``): alternatives, intervals, precedence, capacity,
+  prices, deadlines, risk, egress; the warm-start hint.
+* :mod:`.diagnose` — readable reasons when the model is infeasible.
+"""
+
+from airflow_ai_scheduler.planning.cpsat.diagnose import diagnose
+from airflow_ai_scheduler.planning.cpsat.model import SCALE, TOP_K, TOP_K_ABOVE_JOBS, _Alt, _Model
+from airflow_ai_scheduler.planning.cpsat.planner import CpSatPlanner
+from airflow_ai_scheduler.planning.cpsat.relaxation import Relaxation, job_floors, relax
+
+__all__ = ["SCALE", "TOP_K", "TOP_K_ABOVE_JOBS", "CpSatPlanner", "Relaxation", "_Alt", "_Model", "diagnose",
+           "job_floors", "relax"]
