@@ -12,6 +12,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from multiprocessing import SimpleQueue
 from typing import Any
 
@@ -27,7 +29,8 @@ STARTED = "__started__"
 PREEMPTED = "preempted"
 
 
-def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, server: str | None) -> None:
+def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, server: str | None,
+                parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # like LocalExecutor: let running tasks finish
     os.setpgrp()  # a preemption kills this worker and the task processes it forks, together
     os.environ.update(env)
@@ -40,6 +43,9 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
             return None
 
     fleet = env.get("AI_SCHEDULER_FLEET", "?")
+    busy = threading.Event()
+    parent = parent or os.getppid()  # the scheduler's pid, as it was when it started this worker
+    _watch_parent(parent, busy)
     while True:
         setproctitle(f"airflow worker -- ai-scheduler fleet {fleet}: <idle>")
         try:
@@ -48,6 +54,7 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
             return
         if workload is None:
             return
+        busy.set()
         outbox.put((workload.key, STARTED, os.getpid()))
         if getattr(workload, "running_state", None) is not None:
             outbox.put((workload.key, workload.running_state, None))
@@ -58,6 +65,23 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
         except Exception as exc:  # the supervisor failed: report, keep the worker alive
             log.exception("workload failed on fleet %s", fleet)
             outbox.put((workload.key, workload.failure_state, repr(exc)))
+        busy.clear()
+        if os.getppid() != parent:
+            return  # the scheduler is gone: nobody will read the outbox or send more work
+
+
+def _watch_parent(parent: int, busy: threading.Event, interval: float = 1.0) -> None:
+    """A worker outlives a scheduler that was killed (its siblings keep the queue open, so it never sees
+    EOF): when the parent is gone, an idle worker exits; a busy one finishes its task first (Airflow
+    resets that task instance when the scheduler comes back, and its supervisor stops it)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent and not busy.is_set():
+                os._exit(0)
+
+    threading.Thread(target=watch, name="ai-scheduler-parent-watch", daemon=True).start()
 
 
 class LocalProcessFleet:
@@ -77,10 +101,13 @@ class LocalProcessFleet:
         self.inbox, self.outbox = SimpleQueue(), SimpleQueue()
         env = self.spec.environment()
         for _ in range(self.spec.slots):
-            p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server),
-                                        name=f"ai-scheduler-{self.spec.name}", daemon=False)
-            p.start()
-            self.workers.append(p)
+            self.workers.append(self._spawn(env))
+
+    def _spawn(self, env: dict[str, str]) -> multiprocessing.Process:
+        p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server, os.getpid()),
+                                    name=f"ai-scheduler-{self.spec.name}", daemon=False)
+        p.start()
+        return p
 
     def free_slots(self) -> int:
         if self.injector is not None and not self.injector.available():
@@ -147,10 +174,7 @@ class LocalProcessFleet:
                         len(self.workers) - len(alive))
             env = self.spec.environment()
             for _ in range(len(self.workers) - len(alive)):
-                p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server),
-                                            name=f"ai-scheduler-{self.spec.name}", daemon=False)
-                p.start()
-                alive.append(p)
+                alive.append(self._spawn(env))
         self.workers = alive
 
     def end(self) -> None:
