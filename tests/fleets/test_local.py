@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+from procutil import alive
+
 SCRIPT = textwrap.dedent("""
     import sys, time
     from airflow_ai_scheduler.fleets.base import parse_fleets
@@ -23,27 +25,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purpose
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(") ")[1][0] != "Z"
-
-
 def test_idle_workers_exit_when_the_scheduler_is_killed():
     parent = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 2 and all(alive(p) for p in pids)
         parent.send_signal(signal.SIGKILL)  # as a crashed or OOM-killed scheduler
         parent.wait(timeout=10)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
             time.sleep(0.2)
-        assert not any(_alive(p) for p in pids), "fleet workers outlived their scheduler"
+        assert not any(alive(p) for p in pids), "fleet workers outlived their scheduler"
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from procutil import alive
 
 
 def _json(af, *args):
@@ -102,10 +103,26 @@ def test_scheduler_killed_mid_run_still_completes(airflow_sqlite):
         if any(t["state"] == "running" for t in af.task_instances("it_slow", run_id)):
             break
         time.sleep(0.5)
+    workers = _fleet_workers(af.procs["scheduler"].pid)
+    assert workers, "no fleet worker processes under the scheduler"
     af.kill("scheduler")
     time.sleep(2)
     af.start_component("scheduler")
     assert af.wait_run("it_slow", run_id, timeout=240) == "success"
+    # the killed scheduler's fleet workers did not stay behind as orphans
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.5)
+    assert not [p for p in workers if alive(p)]
+
+
+def _fleet_workers(scheduler_pid: int) -> list[int]:
+    import subprocess
+
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(scheduler_pid)], capture_output=True,
+                         text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "ai-scheduler fleet" in line]
+
 
 
 def test_bad_hint_is_an_import_error_naming_dag_task_and_field(airflow_sqlite):
