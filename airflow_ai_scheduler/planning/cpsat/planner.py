@@ -27,7 +27,7 @@ from airflow_ai_scheduler.planning.greedy import GreedyPlanner, build_plan
 from airflow_ai_scheduler.planning.validate import validate
 
 #: share of the time limit the location relaxation may use (it usually needs far less)
-RELAX_SHARE = 0.3
+RELAX_SHARE = 0.4
 
 
 class CpSatPlanner:

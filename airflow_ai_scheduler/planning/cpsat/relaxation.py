@@ -164,6 +164,7 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
         labels = {j: min(xs, key=lambda loc, j=j: _floor_at(floors, j, loc, scorer)) for j, xs in label_vars.items()}
         return Relaxation(bound=constant, labels=labels, status="optimal", floors=floors)
     m.Minimize(sum(terms))
+    _hint_common_location(m, label_vars, floors, scorer)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.1, time_limit)
     solver.parameters.num_workers = max(1, workers)
@@ -180,3 +181,23 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
 
 def _floor_at(floors: dict[str, dict[str, float]], jid: str, loc: str, scorer: Scorer) -> float:
     return min(v for oid, v in floors[jid].items() if scorer.offer_map[oid].location == loc)
+
+
+def _hint_common_location(m: object, label_vars: dict[str, dict[str, object]], floors: dict[str, dict[str, float]],
+                          scorer: Scorer) -> None:
+    """Start the labelling from everything at the one location with the least total node cost (no egress
+    among the jobs that can run there; the others at their own cheapest): a good first solution on large
+    instances, where CP-SAT would otherwise spend the time limit finding one."""
+    node = {j: {loc: _floor_at(floors, j, loc, scorer) for loc in xs} for j, xs in label_vars.items()}
+    locations = {loc for xs in label_vars.values() for loc in xs}
+    if not locations:
+        return
+
+    def total(loc: str) -> float:
+        return sum(c.get(loc, min(c.values())) for c in node.values())
+
+    common = min(sorted(locations), key=total)
+    for j, xs in label_vars.items():
+        pick = common if common in xs else min(node[j], key=node[j].get)
+        for loc, x in xs.items():
+            m.AddHint(x, loc == pick)
