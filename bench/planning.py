@@ -5,7 +5,8 @@
 
 For each workload: Ω, expected cost, expected deadline misses and planning time of each planner, and for
 reference in the same run the all-on-demand cost, the per-job cheapest offer ignoring capacity (what a
-per-task optimizer picks) and the CP-SAT lower bound. Writes bench/results/planning.json and prints a
+per-task optimizer picks) and the CP-SAT planner's lower bound on Ω (its location relaxation,
+planning/cpsat/relaxation.py) with the gap of its plan to it. Writes bench/results/planning.json and prints a
 Markdown table (paste it into bench/README.md).
 """
 
