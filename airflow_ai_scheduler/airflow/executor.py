@@ -16,6 +16,11 @@ How a queued task instance moves (all in the scheduler loop, all cheap):
    enough for the scheduler-minted one (valid ``task_queued_timeout``) to be at risk.
 4. ``sync`` — fleets report finished workloads; a history row is written off the loop; held task
    instances get their ``queued_dttm`` refreshed so ``task_queued_timeout`` does not fail a planned wait.
+
+Throughput: each heartbeat polls the fleets *before* handing out workloads, so a slot freed since the
+last loop is refilled in this one; and the executor asks the scheduler for up to one workload per fleet
+slot beyond ``[core] parallelism`` (``slots_available``), held here until a slot is free, so a freed slot
+does not wait for the scheduler's next loop to queue a task. ``parallelism`` still caps what runs.
 """
 
 from __future__ import annotations
@@ -88,6 +93,9 @@ class AiSchedulerExecutor(BaseExecutor):
         self.fleets = {s.name: make_backend(s, server=server) for s in specs}
         for fleet in self.fleets.values():
             fleet.start()
+        # queued ahead: workloads held here (QUEUED, refreshed and re-minted like any held one) ready for
+        # the next free slot; they never run beyond parallelism (heartbeat's open slots) or a fleet's slots
+        self.queue_ahead = sum(s.slots for s in specs)
         self.default_fleet = next((s.name for s in specs if s.tier == "on-demand"), specs[0].name)
         self.plan_wait = self._float("plan_wait_seconds")
         self.max_hold = self._float("max_hold_seconds")
@@ -126,6 +134,15 @@ class AiSchedulerExecutor(BaseExecutor):
             return None
 
     # -- the scheduler's calls ----------------------------------------------------------------------
+    @property
+    def slots_available(self) -> int:
+        """What the scheduler may queue to us: BaseExecutor's count plus the workloads queued ahead."""
+        return int(super().slots_available) + getattr(self, "queue_ahead", 0)
+
+    def heartbeat(self) -> None:
+        self._poll_fleets()  # free the slots of tasks finished since the last loop before filling them
+        super().heartbeat()
+
     def queue_workload(self, workload: Any, session: Any) -> None:
         super().queue_workload(workload, session)
         ti = getattr(workload, "ti", None)
@@ -210,7 +227,7 @@ class AiSchedulerExecutor(BaseExecutor):
             self._workloads[key] = workload
         self.fleets[fleet_name].submit(workload)
 
-    def sync(self) -> None:
+    def _poll_fleets(self) -> None:
         try:
             from airflow_ai_scheduler.fleets.local import PREEMPTED
 
@@ -223,6 +240,12 @@ class AiSchedulerExecutor(BaseExecutor):
                     if str(state) != "running":
                         self._workloads.pop(key, None)
                         self._finished(key, name)
+        except Exception:  # an exception here would kill the scheduler
+            self.log.exception("AiSchedulerExecutor: polling the fleets failed; continuing")
+
+    def sync(self) -> None:
+        self._poll_fleets()
+        try:
             if self.preemption is not None:
                 for key, workload, fleet in self.preemption.relaunch_due():
                     fresh = workload.model_copy(update={"token": type(workload).generate_token(
