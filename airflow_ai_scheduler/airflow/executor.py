@@ -45,6 +45,7 @@ class AiSchedulerExecutor(BaseExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fleets: dict[str, Any] = {}
+        self._jwt: Any = None
         self.offers: list[Any] = []
         self.planning: Any = None
         self.history: Any = None
@@ -91,8 +92,18 @@ class AiSchedulerExecutor(BaseExecutor):
         self.offer_map = {o.offer_id: o for o in self.offers}
         server = get_execution_api_server_url(self.conf)
         self.fleets = {s.name: make_backend(s, server=server) for s in specs}
+        try:
+            self._jwt = self.jwt_generator  # built once: fleets re-mint tokens from their own threads
+        except Exception as exc:  # no signing key configured: workloads keep the scheduler's token
+            self.log.warning("cannot mint fresh workload tokens: %s", exc)
+            self._jwt = None
         for fleet in self.fleets.values():
+            if hasattr(fleet, "mint"):
+                fleet.mint = self._mint
             fleet.start()
+        # workloads a fleet holds for its next free worker count against parallelism, not against slots
+        if self.parallelism:
+            self.parallelism += sum(getattr(f, "prefetch", 0) for f in self.fleets.values())
         # queued ahead: workloads held here (QUEUED, refreshed and re-minted like any held one) ready for
         # the next free slot; they never run beyond parallelism (heartbeat's open slots) or a fleet's slots
         self.queue_ahead = sum(s.slots for s in specs)
@@ -198,6 +209,12 @@ class AiSchedulerExecutor(BaseExecutor):
             return False
         return offer.price_at(now) > offer.price_at(placement.start_time) + 1e-12
 
+    def _mint(self, workload: Any) -> Any:
+        """The workload with a fresh token (its first one lives task_queued_timeout from queueing)."""
+        if self._jwt is None or not hasattr(workload, "ti") or not workload.token:
+            return workload
+        return workload.model_copy(update={"token": type(workload).generate_token(str(workload.ti.id), self._jwt)})
+
     def _price_now(self, fleet: str) -> float:
         offer = self.offer_map.get(fleet)
         return offer.price_at(datetime.now(timezone.utc)) if offer else 0.0
@@ -211,10 +228,9 @@ class AiSchedulerExecutor(BaseExecutor):
                 raise KeyError(f"Workload {key} was not found in any queue")
             fleet_name = self._routes.pop(key, None) or self.default_fleet
             held = time.monotonic() - self._first_seen.pop(key, time.monotonic())
-            if hasattr(workload, "ti") and held > 0.5 * self.queued_timeout and workload.token:
+            if held > 0.5 * self.queued_timeout:
                 # the scheduler's token expires task_queued_timeout after queueing: give a fresh one
-                workload = workload.model_copy(update={"token": type(workload).generate_token(
-                    str(workload.ti.id), self.jwt_generator)})
+                workload = self._mint(workload)
             self.running.add(key)
             self._launch(key, workload, fleet_name)
             self.log.info("routed %s to fleet %s (held %.1f s)", key, fleet_name, held)
@@ -248,9 +264,7 @@ class AiSchedulerExecutor(BaseExecutor):
         try:
             if self.preemption is not None:
                 for key, workload, fleet in self.preemption.relaunch_due():
-                    fresh = workload.model_copy(update={"token": type(workload).generate_token(
-                        str(workload.ti.id), self.jwt_generator)})
-                    self._launch(key, fresh, fleet)
+                    self._launch(key, self._mint(workload), fleet)
             self._refresh_held()
         except Exception:  # an exception here would kill the scheduler
             self.log.exception("AiSchedulerExecutor.sync failed; continuing")
@@ -281,6 +295,9 @@ class AiSchedulerExecutor(BaseExecutor):
         self._last_refresh = now
         old = [w.ti.id for k, w in self.queued_tasks.items()
                if now - self._first_seen.get(k, now) > self.queued_timeout / 4]
+        for fleet in self.fleets.values():  # and those a fleet holds for its next free worker
+            old += [w.ti.id for w, since in getattr(fleet, "waiting", list)()
+                    if hasattr(w, "ti") and now - since > self.queued_timeout / 4]
         if old:
             self.planning.submit(_touch_queued, old)
         if self.history_writer is not None and self.history_writer.pending:

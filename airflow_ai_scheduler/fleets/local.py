@@ -4,6 +4,12 @@ Each fleet has ``slots`` worker processes reading workloads from its own queue. 
 fleet's environment (``AI_SCHEDULER_FLEET``, ``AI_SCHEDULER_TIER``, ...) so the task it supervises sees
 where it runs, then hands the workload to Airflow's own ``BaseExecutor.run_workload`` (the task
 supervisor), exactly as LocalExecutor's workers do.
+
+A fleet also holds up to ``prefetch`` workloads (option, default: its ``slots``) beyond its running ones.
+A reader thread hands the next one to a worker the moment a task ends — without waiting for the
+scheduler's next loop, as LocalExecutor's shared queue does — after giving it a fresh token (``mint``):
+a workload may wait there longer than its first token lives. The executor keeps the waiting ones' task
+instances from being failed as stuck in queued (:meth:`LocalProcessFleet.waiting`).
 """
 
 from __future__ import annotations
@@ -11,9 +17,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from multiprocessing import SimpleQueue
 from typing import Any
 
@@ -87,21 +96,60 @@ def _watch_parent(parent: int, busy: threading.Event, interval: float = 1.0) -> 
 class LocalProcessFleet:
     """``slots`` worker processes with the fleet's environment; the queue holds at most what fits."""
 
-    def __init__(self, spec: FleetSpec, server: str | None = None) -> None:
+    def __init__(self, spec: FleetSpec, server: str | None = None,
+                 mint: Callable[[Any], Any] | None = None) -> None:
         self.spec = spec
         self.server = server
+        self.mint = mint  # workload -> the same workload with a fresh token (set by the executor)
+        self.prefetch = int(spec.options.get("prefetch", spec.slots))
         self.inbox: SimpleQueue | None = None
         self.outbox: SimpleQueue | None = None
         self.workers: list[multiprocessing.Process] = []
         self.in_flight: set[Any] = set()
         self.pids: dict[Any, int] = {}
         self.injector = PreemptionInjector(spec.options) if spec.tier == "spot" else None
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[Any, float]] = deque()  # (workload, since) held for the next free worker
+        self._dispatched: set[Any] = set()  # keys handed to workers and not finished
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
 
     def start(self) -> None:
         self.inbox, self.outbox = SimpleQueue(), SimpleQueue()
         env = self.spec.environment()
         for _ in range(self.spec.slots):
             self.workers.append(self._spawn(env))
+        threading.Thread(target=self._read, name=f"ai-scheduler-fleet-{self.spec.name}", daemon=True).start()
+
+    def _read(self) -> None:
+        """Forward the workers' messages to poll(); refill a worker as soon as its task ends."""
+        assert self.outbox is not None
+        while True:
+            try:
+                key, state, info = self.outbox.get()
+            except (EOFError, OSError):
+                return
+            self._events.put((key, state, info))
+            if state != STARTED and str(state) != "running":
+                with self._lock:
+                    self._dispatched.discard(key)
+                    self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand waiting workloads to free workers (caller holds the lock)."""
+        while self._waiting and len(self._dispatched) < len(self.workers) and self.inbox is not None:
+            workload, _since = self._waiting.popleft()
+            if self.mint is not None:
+                try:
+                    workload = self.mint(workload)
+                except Exception:  # keep the token it has: the task may still start in time
+                    log.exception("fleet %s: could not refresh the token of %s", self.spec.name, workload.key)
+            self._dispatched.add(workload.key)
+            self.inbox.put(workload)
+
+    def waiting(self) -> list[tuple[Any, float]]:
+        """(workload, monotonic time it was submitted) of the workloads held for a free worker."""
+        with self._lock:
+            return list(self._waiting)
 
     def _spawn(self, env: dict[str, str]) -> multiprocessing.Process:
         p = multiprocessing.Process(target=_run_worker, args=(env, self.inbox, self.outbox, self.server, os.getpid()),
@@ -112,7 +160,7 @@ class LocalProcessFleet:
     def free_slots(self) -> int:
         if self.injector is not None and not self.injector.available():
             return 0  # no spot capacity to be had right now
-        return self.spec.slots - len(self.in_flight)
+        return self.spec.slots + self.prefetch - len(self.in_flight)
 
     def spot_available(self) -> bool:
         return self.injector is None or self.injector.available()
@@ -120,12 +168,17 @@ class LocalProcessFleet:
     def submit(self, workload: Any) -> None:
         assert self.inbox is not None, "fleet not started"
         self.in_flight.add(workload.key)
-        self.inbox.put(workload)
+        with self._lock:
+            self._waiting.append((workload, time.monotonic()))
+            self._dispatch()
 
     def poll(self) -> list[tuple[Any, Any, Any]]:
         out = []
-        while self.outbox is not None and not self.outbox.empty():
-            key, state, info = self.outbox.get()
+        while True:
+            try:
+                key, state, info = self._events.get_nowait()
+            except queue.Empty:
+                break
             if state == STARTED:
                 self.pids[key] = info
                 if self.injector is not None:
@@ -160,6 +213,8 @@ class LocalProcessFleet:
         """Take the capacity away: kill the worker running ``key`` and every process it started."""
         pid = self.pids.get(key)
         self._forget(key)
+        with self._lock:
+            self._dispatched.discard(key)  # its worker dies; the replacement takes the next one
         if pid is None:
             return
         try:
@@ -176,6 +231,8 @@ class LocalProcessFleet:
             for _ in range(len(self.workers) - len(alive)):
                 alive.append(self._spawn(env))
         self.workers = alive
+        with self._lock:
+            self._dispatch()
 
     def end(self) -> None:
         if self.inbox is None:

@@ -44,3 +44,47 @@ def test_idle_workers_exit_when_the_scheduler_is_killed():
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+class _Outbox:
+    """The workers' side of the fleet: messages they send, then the pipe closes."""
+
+    def __init__(self, messages):
+        self.messages = list(messages)
+
+    def get(self):
+        if not self.messages:
+            raise EOFError
+        return self.messages.pop(0)
+
+
+class _Worker:
+    def is_alive(self) -> bool:
+        return True
+
+
+def test_a_fleet_holds_prefetched_workloads_and_refills_a_worker_as_soon_as_a_task_ends():
+    import queue
+    from collections import namedtuple
+
+    from airflow_ai_scheduler.fleets.base import parse_fleets
+    from airflow_ai_scheduler.fleets.local import STARTED, LocalProcessFleet
+
+    W = namedtuple("W", "key token")
+    (spec,) = parse_fleets([{"name": "f", "provider": "aws", "region": "us-east-1",
+                             "instance_type": "m6i.xlarge", "tier": "on-demand", "slots": 2}])
+    fleet = LocalProcessFleet(spec, mint=lambda w: w._replace(token="fresh"))
+    fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker(), _Worker()]
+    assert fleet.prefetch == 2 and fleet.free_slots() == 4
+    for k in "abcd":
+        fleet.submit(W(k, "old"))
+    assert fleet.free_slots() == 0
+    assert [fleet.inbox.get_nowait() for _ in range(2)] == [W("a", "fresh"), W("b", "fresh")]
+    assert [w.key for w, _since in fleet.waiting()] == ["c", "d"] and fleet.inbox.empty()
+
+    # a's task ends: the reader hands c to the free worker at once, with a fresh token
+    fleet.outbox = _Outbox([("a", STARTED, 111), ("a", "success", None)])
+    fleet._read()
+    assert fleet.inbox.get_nowait() == W("c", "fresh") and [w.key for w, _ in fleet.waiting()] == ["d"]
+    assert fleet.poll() == [("a", "success", None)] and fleet.free_slots() == 1
+
