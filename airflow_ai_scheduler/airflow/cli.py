@@ -89,7 +89,7 @@ def run_report(store: Any, dag_id: str, run_id: str) -> dict[str, Any]:
         job = t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]"
         p = planned.get(job) or planned.get(t["task_id"])
         rows.append({"task": job, "try": t["try_number"], "fleet": t["fleet"], "tier": t["tier"],
-                     "where": f"{t['provider']}:{t['region']} {t['instance_type']}", "outcome": t["outcome"],
+                     "where": f"{t['provider']}:{t['region']} {t['instance_type']}" if t["provider"] else "-", "outcome": t["outcome"],
                      "runtime_s": round(t["runtime_seconds"] or 0.0, 1), "planned_fleet": p.offer_id if p else None,
                      "planned_cost": p.estimated_cost if p else None, "actual_cost": t["actual_cost"] or 0.0,
                      "rationale": p.rationale if p else ""})

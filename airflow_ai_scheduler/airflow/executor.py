@@ -17,14 +17,20 @@ How a queued task instance moves (all in the scheduler loop, all cheap):
 4. ``sync`` — fleets report finished workloads; a history row is written off the loop; held task
    instances get their ``queued_dttm`` refreshed so ``task_queued_timeout`` does not fail a planned wait.
 
-Throughput: each heartbeat polls the fleets *before* handing out workloads, so a slot freed since the
-last loop is refilled in this one; and the executor asks the scheduler for up to one workload per fleet
-slot beyond ``[core] parallelism`` (``slots_available``), held here until a slot is free, so a freed slot
-does not wait for the scheduler's next loop to queue a task. ``parallelism`` still caps what runs.
+Capacity and throughput: a fleet's ``slots`` cap what runs on it. Launched workloads are not counted in
+``self.running`` (LocalExecutor does not count them either), so ``[core] parallelism`` bounds what the
+scheduler hands the executor per loop and what waits in it, as it does for LocalExecutor. Each heartbeat
+polls the fleets *before* handing out workloads, so a slot freed since the last loop is refilled in this
+one; and a local fleet holds up to ``prefetch`` routed workloads and hands the next one to a worker the
+moment a task ends (with a fresh token), as LocalExecutor's shared queue does.
+
+History: one row per finished try (and per preempted attempt); task instances that never ran because an
+upstream task failed get an ``upstream_failed`` row from a sweep of the runs in which a task failed.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import suppress
 from datetime import datetime, timezone
@@ -34,6 +40,10 @@ from airflow.executors.base_executor import BaseExecutor
 
 from airflow_ai_scheduler.airflow.manifest import job_id_for
 from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
+
+log = logging.getLogger(__name__)
+#: how long after a task failed its run is swept for upstream_failed task instances
+UPSTREAM_FAILED_SWEEP_SECONDS = 900.0
 
 
 class AiSchedulerExecutor(BaseExecutor):
@@ -54,6 +64,7 @@ class AiSchedulerExecutor(BaseExecutor):
         self._routes: dict[Any, str] = {}
         self.offer_map: dict[str, Any] = {}
         self._last_refresh = 0.0
+        self._failed_runs: dict[tuple[str, str], float] = {}  # runs with a failed task: sweep upstream_failed
         self._operator_runs: set[tuple[str, str]] = set()  # runs planned by a PlanPlacementOperator
         self._workloads: dict[Any, Any] = {}  # running task workloads, kept for relaunch after preemption
         self.preemption: Any = None
@@ -101,12 +112,7 @@ class AiSchedulerExecutor(BaseExecutor):
             if hasattr(fleet, "mint"):
                 fleet.mint = self._mint
             fleet.start()
-        # workloads a fleet holds for its next free worker count against parallelism, not against slots
-        if self.parallelism:
-            self.parallelism += sum(getattr(f, "prefetch", 0) for f in self.fleets.values())
-        # queued ahead: workloads held here (QUEUED, refreshed and re-minted like any held one) ready for
-        # the next free slot; they never run beyond parallelism (heartbeat's open slots) or a fleet's slots
-        self.queue_ahead = sum(s.slots for s in specs)
+
         self.default_fleet = next((s.name for s in specs if s.tier == "on-demand"), specs[0].name)
         self.plan_wait = self._float("plan_wait_seconds")
         self.max_hold = self._float("max_hold_seconds")
@@ -145,11 +151,6 @@ class AiSchedulerExecutor(BaseExecutor):
             return None
 
     # -- the scheduler's calls ----------------------------------------------------------------------
-    @property
-    def slots_available(self) -> int:
-        """What the scheduler may queue to us: BaseExecutor's count plus the workloads queued ahead."""
-        return int(super().slots_available) + getattr(self, "queue_ahead", 0)
-
     def heartbeat(self) -> None:
         self._poll_fleets()  # free the slots of tasks finished since the last loop before filling them
         super().heartbeat()
@@ -231,7 +232,8 @@ class AiSchedulerExecutor(BaseExecutor):
             if held > 0.5 * self.queued_timeout:
                 # the scheduler's token expires task_queued_timeout after queueing: give a fresh one
                 workload = self._mint(workload)
-            self.running.add(key)
+            # not added to self.running, as LocalExecutor does not: the fleets' slots cap what runs, and
+            # [core] parallelism bounds what the scheduler hands us per loop, not what runs
             self._launch(key, workload, fleet_name)
             self.log.info("routed %s to fleet %s (held %.1f s)", key, fleet_name, held)
 
@@ -285,7 +287,12 @@ class AiSchedulerExecutor(BaseExecutor):
         if self.history is None:
             return
         launch["end"] = datetime.now(timezone.utc)
-        self.planning.submit(_record_try, self.history_writer, self.planning, key, launch, self.fleet_specs)
+        self.planning.submit(self._record_finished, key, launch)
+
+    def _record_finished(self, key: Any, launch: dict[str, Any]) -> None:
+        """(planner thread) The try's history row; a failed task's run is then swept for upstream_failed."""
+        if _record_try(self.history_writer, self.planning, key, launch, self.fleet_specs) == "failed":
+            self._failed_runs[(key.dag_id, key.run_id)] = time.monotonic()
 
     def _refresh_held(self) -> None:
         """Keep held task instances from being failed as 'stuck in queued' while they wait on purpose."""
@@ -302,6 +309,11 @@ class AiSchedulerExecutor(BaseExecutor):
             self.planning.submit(_touch_queued, old)
         if self.history_writer is not None and self.history_writer.pending:
             self.planning.submit(self.history_writer.flush)  # rows kept while the database was down
+        for run, since in list(self._failed_runs.items()):
+            if self.history_writer is not None:
+                self.planning.submit(_record_upstream_failed, self.history_writer, self.planning, *run)
+            if now - since > UPSTREAM_FAILED_SWEEP_SECONDS:
+                del self._failed_runs[run]
 
     def end(self) -> None:
         for fleet in self.fleets.values():
@@ -355,7 +367,16 @@ def _requeue_ti(ti_id: Any) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], specs: dict[str, Any]) -> None:
+def _record_upstream_failed(writer: Any, planning: Any, dag_id: str, run_id: str) -> None:
+    from airflow_ai_scheduler.airflow.recording import record_upstream_failed
+
+    try:
+        record_upstream_failed(writer, planning, dag_id, run_id, _session_scope)
+    except Exception as exc:  # history is an aid: the next sweep tries again
+        log.warning("could not record upstream_failed tasks of %s/%s: %s", dag_id, run_id, exc)
+
+
+def _record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], specs: dict[str, Any]) -> str:
     from airflow_ai_scheduler.airflow.recording import record_try
 
-    record_try(store, planning, key, launch, _session_scope, specs)
+    return record_try(store, planning, key, launch, _session_scope, specs)

@@ -7,7 +7,6 @@ from the moment of launch (never today's catalog: SkyPilot #2780), the planned n
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from airflow_ai_scheduler.airflow.manifest import job_id_for
@@ -60,7 +59,9 @@ def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement
 
 
 def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], session_scope: Any,
-               fleet_specs: dict[str, Any] | None = None) -> None:
+               fleet_specs: dict[str, Any] | None = None) -> str:
+    """Write the try's row; returns its outcome (a task that failed reports success to the executor: its
+    workload ran; the task instance's state says what the task did)."""
     try:
         facts = _ti_facts(key, session_scope)
     except Exception as exc:  # the metadata DB hiccupped: record what the executor saw
@@ -71,4 +72,52 @@ def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], sess
     if rp is not None:
         placement = rp.placements.get(job_id_for(key.task_id, key.map_index)) or rp.placements.get(key.task_id)
     spec = (fleet_specs or {}).get(launch.get("fleet"))
-    store.record(build_try(key, launch, facts, placement, spec))
+    row = build_try(key, launch, facts, placement, spec)
+    store.record(row)
+    return str(row["outcome"])
+
+
+def build_not_run(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int, placement: Any,
+                  outcome: str = "upstream_failed") -> dict[str, Any]:
+    """The history row of a task instance that never ran because an upstream task failed (pure)."""
+    return {
+        "dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index,
+        "try_number": max(int(try_number or 0), 1), "fleet": getattr(placement, "offer_id", None),
+        "provider": getattr(placement, "provider", None), "region": getattr(placement, "region", None),
+        "instance_type": getattr(placement, "instance_type", None), "tier": getattr(placement, "tier", None),
+        "planned_start": getattr(placement, "start_time", None),
+        "planned_end": getattr(placement, "expected_end_time", None),
+        "planned_cost": getattr(placement, "estimated_cost", None),
+        "actual_start": None, "actual_end": None, "runtime_seconds": 0.0, "price_per_hour_at_launch": None,
+        "actual_cost": 0.0, "outcome": outcome, "hostname": None,
+    }
+
+
+def record_upstream_failed(writer: Any, planning: Any, dag_id: str, run_id: str, session_scope: Any) -> int:
+    """One ``upstream_failed`` row per task instance of the run in that state that has none yet.
+
+    Those task instances never reach an executor, so the executor sweeps the runs in which a task failed.
+    Returns the number of rows written (or kept for retry by a resilient writer)."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    with session_scope() as session:
+        tis = session.execute(select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.try_number).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
+            TaskInstance.state == "upstream_failed")).all()
+    if not tis:
+        return 0
+    store = getattr(writer, "store", writer)
+    seen = {(r["task_id"], r["map_index"]) for r in store.history(dag_id, run_id=run_id, limit=100_000)
+            if r["outcome"] == "upstream_failed"}
+    rp = planning.get(dag_id, run_id) if planning is not None else None
+    n = 0
+    for task_id, map_index, try_number in tis:
+        if (task_id, map_index) in seen:
+            continue
+        placement = None
+        if rp is not None:
+            placement = rp.placements.get(job_id_for(task_id, map_index)) or rp.placements.get(task_id)
+        writer.record(build_not_run(dag_id, run_id, task_id, map_index, try_number, placement))
+        n += 1
+    return n

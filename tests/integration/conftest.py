@@ -43,7 +43,7 @@ def airflow_sqlite():
               "scheduler.task_queued_timeout": str(QUEUED_TIMEOUT_SECONDS),
               "scheduler.task_queued_timeout_check_interval": "5"}
     dags = [DAGS / f for f in ("it_pipeline.py", "it_window.py", "it_slow.py", "it_bad_hint.py",
-                                          "it_operator.py")]
+                                          "it_operator.py", "it_fail.py")]
     with LocalDeployment(dags=dags, config=config) as af:
         af.window_at = window_at
         yield af

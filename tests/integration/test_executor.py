@@ -95,6 +95,24 @@ def test_operator_plan_routes_the_run_and_its_llm_exchange_is_stored(airflow_sql
     assert "LLM exchange" in af.airflow("ai-scheduler", "plan", "it_operator", run_id).stdout
 
 
+def test_a_failed_task_and_its_never_run_downstream_are_in_history(airflow_sqlite):
+    af = airflow_sqlite
+    run_id = af.trigger("it_fail")
+    assert af.wait_run("it_fail", run_id, timeout=240) == "failed"
+    rows: list = []
+    deadline = time.monotonic() + 60  # the executor sweeps runs with a failed task every few seconds
+    while time.monotonic() < deadline:
+        rows = [r for r in _json(af, "history", "it_fail", "--limit", "50") if r["run_id"] == run_id]
+        if {r["outcome"] for r in rows} >= {"failed", "upstream_failed"}:
+            break
+        time.sleep(2)
+    by_task = {r["task_id"]: r for r in rows}
+    assert by_task["broken"]["outcome"] == "failed" and by_task["broken"]["runtime_seconds"] > 0
+    assert by_task["after"]["outcome"] == "upstream_failed" and by_task["after"]["actual_cost"] == 0
+    assert by_task["after"]["planned_cost"] is not None  # what it would have cost, from the plan
+    assert len(rows) == 2  # the sweep writes each upstream_failed task once
+
+
 def test_scheduler_killed_mid_run_still_completes(airflow_sqlite):
     af = airflow_sqlite
     run_id = af.trigger("it_slow")
