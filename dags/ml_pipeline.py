@@ -32,7 +32,7 @@ def ml_pipeline():
         ckpt = Checkpoint(context)
         state = ckpt.load() or {"epoch": 0}
         resumed_from = state["epoch"]
-        for epoch in range(state["epoch"], 8):
+        for epoch in range(state["epoch"], 12):
             time.sleep(1)  # one "epoch" of training
             ckpt.save({"epoch": epoch + 1})
         return {**where(), "resumed_from_epoch": resumed_from}

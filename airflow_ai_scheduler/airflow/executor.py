@@ -355,16 +355,18 @@ def _touch_queued(ti_ids: list[Any]) -> None:
                         .values(queued_dttm=timezone.utcnow()).execution_options(synchronize_session=False))
 
 
-def _requeue_ti(ti_id: Any) -> None:
-    """Put a preempted task instance back to QUEUED so the Execution API lets its relaunch start."""
+def _requeue_ti(ti_id: Any) -> bool:
+    """Put a preempted task instance back to QUEUED so the Execution API lets its relaunch start; False
+    when it was no longer running (it finished before its capacity was lost: nothing to relaunch)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils import timezone
     from sqlalchemy import update
 
     with _session_scope() as session:
-        session.execute(update(TaskInstance).where(TaskInstance.id == ti_id, TaskInstance.state == "running")
-                        .values(state="queued", queued_dttm=timezone.utcnow(), pid=None)
-                        .execution_options(synchronize_session=False))
+        done = session.execute(update(TaskInstance).where(TaskInstance.id == ti_id, TaskInstance.state == "running")
+                               .values(state="queued", queued_dttm=timezone.utcnow(), pid=None)
+                               .execution_options(synchronize_session=False))
+        return bool(done.rowcount)
 
 
 def _record_upstream_failed(writer: Any, planning: Any, dag_id: str, run_id: str) -> None:

@@ -107,6 +107,11 @@ class PreemptionHandler:
         for key, r in list(self.pending.items()):
             if r.requeued is not None and not r.requeued.done():
                 continue
+            if r.requeued is not None and r.requeued.exception() is None and r.requeued.result() is False:
+                # the task had finished (or was stopped) before its capacity went: do not run it again
+                del self.pending[key]
+                log.info("%s was no longer running when its capacity was lost; not relaunched", key)
+                continue
             if now < r.next_decision:
                 continue
             decision = self.policy.decide(self.state(key, r))

@@ -2,6 +2,7 @@
 
 Configured per spot fleet in its ``options``:
 
+* ``preempt_task_ids`` (optional): only these tasks lose capacity by ``preempt_after_seconds`` or the rate.
 * ``preempt_after_seconds`` (+ ``preempt_max``, default 1): a task is killed that many seconds after it
   starts, at most ``preempt_max`` times in the fleet's life — deterministic, for demos and tests;
 * ``preemption_rate_per_hour`` (+ ``time_scale_seconds``, seconds of wall time per modelled hour, default
@@ -28,6 +29,7 @@ class PreemptionInjector:
         self.scale = float(options.get("time_scale_seconds", 3600.0))
         self.rng = random.Random(options.get("seed", 0))
         self.count = 0
+        self.task_ids = set(options.get("preempt_task_ids") or ())  # empty: any task may lose capacity
         self._deadline: dict[Any, float] = {}
         self.trace = None
         if options.get("preemption_trace"):
@@ -47,6 +49,8 @@ class PreemptionInjector:
         return bool(self.trace.available_at(hours))
 
     def started(self, key: Any) -> None:
+        if self.task_ids and getattr(key, "task_id", None) not in self.task_ids:
+            return
         now = self.clock()
         if self.after is not None and self.count < self.max:
             self._deadline[key] = now + float(self.after)
