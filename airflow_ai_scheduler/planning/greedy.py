@@ -22,7 +22,13 @@ from airflow_ai_scheduler.exceptions import InfeasiblePlanError
 from airflow_ai_scheduler.models import Job, Manifest, Offer, Placement, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
-from airflow_ai_scheduler.planning.objective import JobScore, Scorer, expected_runtime, restart_overhead
+from airflow_ai_scheduler.planning.objective import (
+    JobScore,
+    Scorer,
+    egress_rate,
+    expected_runtime,
+    restart_overhead,
+)
 
 _EPS = 1e-9
 
@@ -178,8 +184,14 @@ class GreedyPlanner:
 
     name = "greedy"
 
-    def __init__(self, prune: bool = True) -> None:
+    def __init__(self, prune: bool = True, lookahead: Mapping[str, str] | None = None) -> None:
+        """``lookahead``: job → the location its dependents should expect its output at (the CP-SAT
+        planner's location labelling). A job's marginal Ω then includes the egress its data-moving
+        dependents would pay from each offer's location to theirs, so chains of data stay together
+        unless capacity makes moving cheaper — plain greedy, which sees only the egress already
+        committed, scatters them."""
         self.prune = prune
+        self.lookahead = dict(lookahead or {})
 
     def plan(self, manifest: Manifest, offers: list[Offer] | None = None) -> Plan:
         watch = Stopwatch()
@@ -187,18 +199,33 @@ class GreedyPlanner:
         sched = _Scheduler(manifest, offers)
         cands = CandidateIndex(manifest, offers, prune=self.prune)
         lf = latest_finish(manifest, sched.scorer)
+        outputs = self._outputs(manifest) if self.lookahead else {}
+        eg, wc = manifest.egress, manifest.weights.cost
         for job in self._order(manifest, lf):
             options = cands.for_job(job)
             if not options:
                 raise InfeasiblePlanError([cands.why_none(job)])
             best: tuple[float, Offer, JobScore] | None = None
+            sends = outputs.get(job.job_id, ())
             for offer in options:
                 omega, sc = sched.evaluate(job, offer, lf[job.job_id])
+                omega += wc * sum(gb * egress_rate(eg, offer.location, loc) for loc, gb in sends)
                 if best is None or omega < best[0] - _EPS:
                     best = (omega, offer, sc)
             assert best is not None
             sched.commit(job, best[1], best[2])
         return sched.to_plan(self.name, watch)
+
+    def _outputs(self, manifest: Manifest) -> dict[str, list[tuple[str, float]]]:
+        """job → (expected location, GB) of each dependent that takes a share of its output."""
+        out: dict[str, list[tuple[str, float]]] = {}
+        for j in manifest.jobs:
+            if j.input_data_size_gb <= 0 or j.data_region or not j.dependencies or j.job_id not in self.lookahead:
+                continue
+            share = j.input_data_size_gb / len(j.dependencies)
+            for d in j.dependencies:
+                out.setdefault(d, []).append((self.lookahead[j.job_id], share))
+        return out
 
     @staticmethod
     def _order(manifest: Manifest, lf: dict[str, float]) -> list[Job]:

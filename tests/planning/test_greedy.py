@@ -89,3 +89,16 @@ def test_build_plan_prices_given_choices_and_keeps_starts(basic_offers):
     assert pm["a"].offer_id == "od" and pm["a"].estimated_cost == pytest.approx(1.0)
     assert (pm["b"].start_time - m.now).total_seconds() == pytest.approx(3 * 3600)
     assert validate(m, plan, basic_offers) == []
+
+
+def test_lookahead_keeps_data_where_its_dependents_will_read_it():
+    # a is cheapest on aws, but b (100 GB of a's output) may only run on gcp: greedy alone puts a on aws and
+    # pays the egress; told where b will be, it puts a on gcp and moves nothing
+    offers = [offer("aws", price=0.9, provider="aws"), offer("gcp", price=1.0, provider="gcp", region="us-central1")]
+    m = manifest([job("a", 1.0), job("b", 1.0, deps=["a"], input_data_size_gb=100, allowed_providers=["gcp"])],
+                 offers)
+    alone = GreedyPlanner().plan(m)
+    ahead = GreedyPlanner(lookahead={"a": "gcp:us-central1", "b": "gcp:us-central1"}).plan(m)
+    assert alone.placement_map["a"].offer_id == "aws" and alone.objective.cost > 2.0 + 1.0  # egress paid
+    assert ahead.placement_map["a"].offer_id == "gcp" and ahead.objective.cost == pytest.approx(2.0)
+    assert validate(m, ahead, offers) == [] and ahead.objective.total < alone.objective.total

@@ -21,8 +21,8 @@ Every plan's Ω is at least its labelling's value (capacity and precedence only 
 so the labelling optimum — or, if the time runs out, CP-SAT's proven bound on it — is a lower bound on
 every plan's Ω. Costs are rounded *down* to 10⁻⁶ USD-units in the integer model, so rounding never
 raises it. Offers removed by dominance pruning (candidates.py) never remove an optimal plan, so the bound
-holds for the optimum over all offers. The labelling also seeds the primal side: greedy restricted to
-each job's labelled location (see planner.py) co-locates data that greedy alone scatters.
+holds for the optimum over all offers. The labelling also seeds the primal side: greedy that looks ahead
+to where each job's dependents are labelled (see planner.py) co-locates data that greedy alone scatters.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ from airflow_ai_scheduler.planning.objective import (
 
 #: integer units per Ω unit in the labelling model (costs rounded down, so the bound stays valid)
 RELAX_SCALE = 1_000_000
+#: how many labellings found before the last one are kept as extra warm starts
+ALTERNATIVE_LABELLINGS = 2
 
 
 @dataclass
@@ -55,6 +57,12 @@ class Relaxation:
     labels: dict[str, str] = field(default_factory=dict)  # job → location of the labelling found
     status: str = "unknown"  # "optimal" when the labelling was solved exactly
     floors: dict[str, dict[str, float]] = field(default_factory=dict)  # job → offer id → f[j,o]
+    #: the labelling the search starts from: everything at the one location with the least node cost —
+    #: often as good once capacity counts, and a second warm start for the planner
+    common: dict[str, str] = field(default_factory=dict)
+    #: other labellings the search passed through on its way to ``labels`` (the last few, best last):
+    #: equally or nearly as cheap without capacity, and with capacity sometimes better — more warm starts
+    alternatives: list[dict[str, str]] = field(default_factory=list)
 
 
 def options(job: Job, cands: CandidateIndex, scorer: Scorer, fixed: Mapping[str, Choice]) -> list[Offer]:
@@ -124,7 +132,6 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
     fixed = fixed or {}
     scorer = Scorer(manifest, offers)
     floors = job_floors(scorer, cands, fixed)
-    eg, wc = manifest.egress, manifest.weights.cost
     m = cp_model.CpModel()
     constant = 0.0  # exact (float) part: jobs whose location is irrelevant, and each labelled job's minimum
     terms: list = []
@@ -144,6 +151,39 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
         m.AddExactlyOne(xs.values())
         terms += [math.floor(RELAX_SCALE * (v - low)) * xs[loc] for loc, v in by_loc.items() if v > low]
         label_vars[jid] = xs
+    terms += _edge_terms(m, scorer, label_vars)
+    if not terms:  # nothing couples the jobs: the floors are the bound, any labelling attains it
+        labels = {j: min(xs, key=lambda loc, j=j: _floor_at(floors, j, loc, scorer)) for j, xs in label_vars.items()}
+        return Relaxation(bound=constant, labels=labels, status="optimal", floors=floors)
+    m.Minimize(sum(terms))
+    common = _common_location(label_vars, floors, scorer)
+    _hint(m, label_vars, common)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+    solver.parameters.num_workers = max(1, workers)
+    solver.parameters.random_seed = seed
+    seen = _Labellings(label_vars)
+    code = solver.Solve(m, seen)
+    name = solver.StatusName(code)
+    bound = constant + max(0.0, solver.BestObjectiveBound()) / RELAX_SCALE
+    if name not in ("OPTIMAL", "FEASIBLE"):
+        return Relaxation(bound=constant, status="unknown", floors=floors, common=common)
+    labels = {j: next(loc for loc, x in xs.items() if solver.Value(x)) for j, xs in label_vars.items()}
+    others = [lab for lab in seen.last if lab != labels and lab != common]
+    return Relaxation(bound=bound, labels=labels, status="optimal" if name == "OPTIMAL" else "feasible",
+                      floors=floors, common=common, alternatives=others)
+
+
+def _hint(m: object, label_vars: dict[str, dict[str, object]], labels: dict[str, str]) -> None:
+    for j, xs in label_vars.items():
+        for loc, x in xs.items():
+            m.AddHint(x, loc == labels[j])
+
+
+def _edge_terms(m: object, scorer: Scorer, label_vars: dict[str, dict[str, object]]) -> list:
+    """Egress along each data-moving edge, in the local-polytope form (module doc, step 2)."""
+    eg, wc = scorer.manifest.egress, scorer.manifest.weights.cost
+    terms: list = []
     for job in scorer.order:
         if not (job.input_data_size_gb > 0 and not job.data_region and job.dependencies):
             continue
@@ -160,44 +200,41 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
                 c = math.floor(RELAX_SCALE * wc * share * egress_rate(eg, a, b))
                 if c > 0:
                     terms.append(c * v)
-    if not terms:  # nothing couples the jobs: the floors are the bound, any labelling attains it
-        labels = {j: min(xs, key=lambda loc, j=j: _floor_at(floors, j, loc, scorer)) for j, xs in label_vars.items()}
-        return Relaxation(bound=constant, labels=labels, status="optimal", floors=floors)
-    m.Minimize(sum(terms))
-    _hint_common_location(m, label_vars, floors, scorer)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit)
-    solver.parameters.num_workers = max(1, workers)
-    solver.parameters.random_seed = seed
-    code = solver.Solve(m)
-    name = solver.StatusName(code)
-    bound = constant + max(0.0, solver.BestObjectiveBound()) / RELAX_SCALE
-    if name not in ("OPTIMAL", "FEASIBLE"):
-        return Relaxation(bound=constant, status="unknown", floors=floors)
-    labels = {j: next(loc for loc, x in xs.items() if solver.Value(x)) for j, xs in label_vars.items()}
-    return Relaxation(bound=bound, labels=labels, status="optimal" if name == "OPTIMAL" else "feasible",
-                      floors=floors)
+    return terms
+
+
+def _Labellings(label_vars: dict[str, dict[str, object]], keep: int = ALTERNATIVE_LABELLINGS):  # noqa: N802
+    """A solution callback that remembers the last ``keep`` labellings CP-SAT found."""
+    from ortools.sat.python import cp_model
+
+    class Callback(cp_model.CpSolverSolutionCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.last: list[dict[str, str]] = []
+
+        def on_solution_callback(self) -> None:
+            lab = {j: next(loc for loc, x in xs.items() if self.Value(x)) for j, xs in label_vars.items()}
+            self.last = [*self.last, lab][-keep - 1:]
+
+    return Callback()
 
 
 def _floor_at(floors: dict[str, dict[str, float]], jid: str, loc: str, scorer: Scorer) -> float:
     return min(v for oid, v in floors[jid].items() if scorer.offer_map[oid].location == loc)
 
 
-def _hint_common_location(m: object, label_vars: dict[str, dict[str, object]], floors: dict[str, dict[str, float]],
-                          scorer: Scorer) -> None:
-    """Start the labelling from everything at the one location with the least total node cost (no egress
-    among the jobs that can run there; the others at their own cheapest): a good first solution on large
-    instances, where CP-SAT would otherwise spend the time limit finding one."""
+def _common_location(label_vars: dict[str, dict[str, object]], floors: dict[str, dict[str, float]],
+                     scorer: Scorer) -> dict[str, str]:
+    """Everything at the one location with the least total node cost (no egress among the jobs that can
+    run there; the others at their own cheapest): the labelling's first solution — on large instances
+    CP-SAT would otherwise spend the time limit finding one."""
     node = {j: {loc: _floor_at(floors, j, loc, scorer) for loc in xs} for j, xs in label_vars.items()}
     locations = {loc for xs in label_vars.values() for loc in xs}
     if not locations:
-        return
+        return {}
 
     def total(loc: str) -> float:
         return sum(c.get(loc, min(c.values())) for c in node.values())
 
     common = min(sorted(locations), key=total)
-    for j, xs in label_vars.items():
-        pick = common if common in xs else min(node[j], key=node[j].get)
-        for loc, x in xs.items():
-            m.AddHint(x, loc == pick)
+    return {j: common if common in c else min(c, key=c.get) for j, c in node.items()}
