@@ -245,6 +245,29 @@ class AiSchedulerExecutor(BaseExecutor):
             self._workloads[key] = workload
         self.fleets[fleet_name].submit(workload)
 
+    def try_adopt_task_instances(self, tis: Any) -> Any:
+        """Adopt a dead scheduler's tasks that still run somewhere: those it sent to a Celery fleet (the
+        TI's ``external_executor_id`` names the fleet, :func:`~..fleets.celery.task_id_for`). A local fleet's
+        tasks died with their scheduler's worker processes: those are returned, and Airflow resets them.
+        An adopted task is tracked and costed like any other, from its TI's start; if it is then preempted it
+        goes to Airflow's own retries (its workload, needed to relaunch it, died with the old scheduler)."""
+        from airflow_ai_scheduler.fleets.celery import fleet_of
+
+        not_adopted = []
+        for ti in tis:
+            name = fleet_of(getattr(ti, "external_executor_id", None))
+            fleet = self.fleets.get(name) if name else None
+            if fleet is None or not hasattr(fleet, "adopt"):
+                not_adopted.append(ti)
+                continue
+            key = ti.key
+            fleet.adopt(key, ti.external_executor_id)
+            self._launched[key] = {"fleet": name, "start": ti.start_date or datetime.now(timezone.utc),
+                                   "price": self._price_now(name), "planner_task": _is_planner_task(ti),
+                                   "adopted": True}
+            self.log.info("adopted %s on fleet %s (Celery task %s)", key, name, ti.external_executor_id)
+        return not_adopted
+
     def _poll_fleets(self) -> None:
         try:
             from airflow_ai_scheduler.fleets.local import PREEMPTED
@@ -254,10 +277,12 @@ class AiSchedulerExecutor(BaseExecutor):
                     if state == PREEMPTED:
                         self._preempted(key, info)
                         continue
-                    self.change_state(key, state, info, remove_running=str(state) != "running")
-                    if str(state) != "running":
-                        self._workloads.pop(key, None)
-                        self._finished(key, name)
+                    if str(state) in ("queued", "running"):  # info: the backend's id, kept by Airflow
+                        self.change_state(key, state, info, remove_running=False)
+                        continue
+                    self.change_state(key, state, info)
+                    self._workloads.pop(key, None)
+                    self._finished(key, name)
         except Exception:  # an exception here would kill the scheduler
             self.log.exception("AiSchedulerExecutor: polling the fleets failed; continuing")
 

@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 #: the provider's Celery task that runs a workload on a worker
 CELERY_TASK = "execute_workload"
+#: Celery task ids this backend mints: ``ai-scheduler/<fleet>/<uuid4>``
+TASK_ID_PREFIX = "ai-scheduler/"
 _QUEUE_PATTERN = r"^[A-Za-z0-9_.:@-]+$"  # no commas or spaces: `--queues a,b` splits on commas
 
 
@@ -121,9 +123,24 @@ def classify(status: str, result: Any, tier: str) -> str | None:
     return None  # PENDING, RECEIVED, RETRY: not running yet
 
 
+def task_id_for(fleet: str) -> str:
+    """A fresh Celery task id that names its fleet: after a scheduler restart the id (stored by Airflow as
+    the TI's ``external_executor_id``) says which fleet to adopt the running task into."""
+    return f"{TASK_ID_PREFIX}{fleet}/{uuid.uuid4()}"
+
+
+def fleet_of(task_id: str | None) -> str | None:
+    """The fleet a :func:`task_id_for` id names (None for any other id)."""
+    if not task_id or not task_id.startswith(TASK_ID_PREFIX):
+        return None
+    fleet, sep, _ = task_id[len(TASK_ID_PREFIX):].partition("/")
+    return fleet if sep and fleet else None
+
+
 @dataclass
 class _Tracked:
-    """A workload handed to Celery; owned by the fleet's background thread."""
+    """A workload handed to Celery (or a task adopted from a previous scheduler, ``workload`` None);
+    owned by the fleet's background thread."""
 
     key: Any
     workload: Any
@@ -135,6 +152,16 @@ class _Tracked:
     started: bool = False
     hostname: str | None = None
     last_seen: float = field(default_factory=time.monotonic)
+
+    def state(self, what: str) -> Any:
+        """The workload's success/failure/running state; Airflow's own for an adopted task."""
+        mine = getattr(self.workload, f"{what}_state", None) if self.workload is not None else None
+        if mine is not None:
+            return mine
+        from airflow.utils.state import TaskInstanceState
+
+        return {"success": TaskInstanceState.SUCCESS, "failure": TaskInstanceState.FAILED,
+                "running": TaskInstanceState.RUNNING, "queued": TaskInstanceState.QUEUED}[what]
 
 
 _STOP = object()
@@ -194,7 +221,15 @@ class CeleryFleet:
         if self._thread is None:
             raise RuntimeError(f"fleet {self.spec.name!r} not started")
         self.in_flight.add(workload.key)
-        self._inbox.put(_Tracked(workload.key, workload, str(uuid.uuid4()), workload.model_dump_json()))
+        self._inbox.put(_Tracked(workload.key, workload, task_id_for(self.spec.name), workload.model_dump_json()))
+
+    def adopt(self, key: Any, task_id: str) -> None:
+        """Track a task a previous scheduler published (its TI's ``external_executor_id``): it may still be
+        queued, running on a worker or finished; its state is read from the result backend as for any other."""
+        if self._thread is None:
+            raise RuntimeError(f"fleet {self.spec.name!r} not started")
+        self.in_flight.add(key)
+        self._inbox.put(_Tracked(key, None, task_id, "", published=True))
 
     def poll(self) -> list[tuple[Any, Any, Any]]:
         out = []
@@ -203,7 +238,7 @@ class CeleryFleet:
                 key, state, info = self._reports.get_nowait()
             except queue.Empty:
                 break
-            if str(state) != "running":
+            if str(state) not in ("running", "queued"):
                 self.in_flight.discard(key)
             out.append((key, state, info))
         return out
@@ -250,11 +285,13 @@ class CeleryFleet:
             try:
                 self._app.tasks[CELERY_TASK].apply_async(args=(t.payload,), queue=self.queue, task_id=t.task_id)
                 t.published, t.last_seen = True, time.monotonic()
+                # Airflow stores a QUEUED event's info as the TI's external_executor_id: what adoption reads
+                self._report(t, t.state("queued"), t.task_id)
             except Exception as exc:
                 t.attempts += 1
                 if t.attempts > self.options.publish_retries:
                     del self._tracked[t.task_id]
-                    self._report(t, t.workload.failure_state,
+                    self._report(t, t.state("failure"),
                                  f"fleet {self.spec.name}: cannot publish to Celery queue {self.queue!r}: {exc}")
                 else:
                     t.next_attempt = now + 2.0 ** (t.attempts - 1)
@@ -274,16 +311,16 @@ class CeleryFleet:
                     t.started, t.last_seen = True, time.monotonic()
                     result = meta.get("result")
                     t.hostname = result.get("hostname") if isinstance(result, dict) else None
-                    self._report(t, t.workload.running_state or _running(), t.task_id)
+                    self._report(t, t.state("running"), t.task_id)
                 continue
             del self._tracked[t.task_id]
             if verdict == "success":
-                self._report(t, t.workload.success_state, None)
+                self._report(t, t.state("success"), None)
             elif verdict == PREEMPTED:
                 self._report(t, PREEMPTED, f"Celery worker lost the task on spot fleet {self.spec.name}: "
                                            f"{meta.get('result')!r}")
             else:
-                self._report(t, t.workload.failure_state, f"{meta.get('status')}: {meta.get('result')!r}")
+                self._report(t, t.state("failure"), f"{meta.get('status')}: {meta.get('result')!r}")
 
     def _metas(self, task_ids: list[str]) -> list[dict[str, Any]]:
         """Result-backend metadata per task id, in order (one mget on key-value backends)."""
@@ -320,7 +357,7 @@ class CeleryFleet:
                 del self._tracked[t.task_id]
                 self._revoke(t.task_id)
                 info = f"Celery worker {t.hostname} silent for {now - t.last_seen:.0f} s on fleet {self.spec.name}"
-                self._report(t, PREEMPTED if self.spec.tier == "spot" else t.workload.failure_state, info)
+                self._report(t, PREEMPTED if self.spec.tier == "spot" else t.state("failure"), info)
 
     def _revoke(self, task_id: str) -> None:
         try:
@@ -333,8 +370,3 @@ class CeleryFleet:
             log.warning("fleet %s: %s (Celery task %s) %s: %s", self.spec.name, t.key, t.task_id, state, info)
         self._reports.put((t.key, state, info))
 
-
-def _running() -> Any:
-    from airflow.utils.state import TaskInstanceState
-
-    return TaskInstanceState.RUNNING

@@ -21,7 +21,14 @@ import pytest
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 from airflow_ai_scheduler.fleets.base import FleetSpec
-from airflow_ai_scheduler.fleets.celery import PREEMPTED, CeleryFleet, worker_command, worker_environment
+from airflow_ai_scheduler.fleets.celery import (
+    PREEMPTED,
+    CeleryFleet,
+    fleet_of,
+    task_id_for,
+    worker_command,
+    worker_environment,
+)
 
 DAGS = Path(__file__).parent / "dags"
 BASE = {"provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge"}
@@ -115,10 +122,28 @@ def test_fleet_publishes_to_its_queue_and_reads_states_from_the_result_backend(f
     backend.mark_as_failure(by_key["lost"], WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."))
     backend.store_result(by_key["ghost"], {"pid": 4242, "hostname": "ghost@nowhere"}, "STARTED")
 
-    reports = {key: (state, info) for key, state, info in _until(fleet, 4)}
+    got = _until(fleet, 7)  # 3 queued; ok, lost; ghost running, then preempted
+    queued = {key: info for key, state, info in got if str(state) == "queued"}
+    # each publish is reported QUEUED with the Celery task id, which Airflow keeps as external_executor_id
+    assert queued == by_key and all(fleet_of(tid) == "lonely-spot" for tid in queued.values())
+    reports = {key: (state, info) for key, state, info in got if str(state) != "queued"}
     assert reports["ok"] == ("success", None)
     assert reports["lost"][0] == PREEMPTED and "WorkerLostError" in reports["lost"][1]
     assert reports["ghost"][0] == PREEMPTED and "ghost@nowhere silent" in reports["ghost"][1]
+    assert fleet.free_slots() == 2
+
+
+def test_fleet_adopts_a_task_a_previous_scheduler_published(fleet):
+    # what the executor does after a restart: the TI's external_executor_id names the fleet and the task
+    tid = task_id_for("lonely-spot")
+    assert fleet_of(tid) == "lonely-spot" and fleet_of("3f2b-uuid-of-another-executor") is None
+    fleet.adopt("adopted", tid)
+    assert fleet.free_slots() == 1
+    time.sleep(0.5)
+    assert fleet.poll() == []  # PENDING in the backend: still waiting, nothing reported
+    fleet._app.backend.store_result(tid, None, "SUCCESS")
+    (report,) = _until(fleet, 1)
+    assert report[0] == "adopted" and str(report[1]) == "success"
     assert fleet.free_slots() == 2
 
 
@@ -132,7 +157,9 @@ def celery_airflow(redis_url):
     fleets = [{**BASE, "name": "local-on-demand", "tier": "on-demand", "slots": 2}, spot]
     config = {"ai_scheduler.fleets": json.dumps(fleets), "ai_scheduler.planner": "greedy",
               "ai_scheduler.plan_wait_seconds": "1",
-              "celery.broker_url": redis_url, "celery.result_backend": redis_url}
+              "celery.broker_url": redis_url, "celery.result_backend": redis_url,
+              # a killed scheduler's tasks are orphans after 15 s, checked for every 5 s (defaults 30 s, 300 s)
+              "scheduler.scheduler_health_check_threshold": "15", "scheduler.orphaned_tasks_check_interval": "5"}
     try:
         with LocalDeployment(dags=[DAGS / "it_celery.py"], config=config) as af:
             # exactly what docs/executor.md tells a platform team to run on the spot machines
@@ -210,3 +237,30 @@ def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(cele
     # detected from the result backend (Celery's WorkerLostError), not from a silent worker: it is still up
     assert "WorkerLostError" in af.logs("scheduler")
     assert af.procs["celery-worker"].poll() is None
+
+
+def test_a_restarted_scheduler_adopts_the_task_running_on_the_celery_worker(celery_airflow, tmp_path):
+    af = celery_airflow
+    gate = tmp_path / "gate"
+    started = Path(f"{gate}.started")
+    run_id = af.trigger("it_celery", conf={"gate_file": str(gate)})
+    deadline = time.monotonic() + 90
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert started.exists(), "the spot task never started on the celery worker"
+    af.kill("scheduler")  # SIGKILL: no clean shutdown; the task keeps running on the worker
+    time.sleep(2)
+    af.start_component("scheduler")
+    deadline = time.monotonic() + 120
+    while "adopted" not in af.logs("scheduler") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "on fleet celery-spot (Celery task ai-scheduler/celery-spot/" in af.logs("scheduler")
+    gate.write_text("go")
+    assert af.wait_run("it_celery", run_id, timeout=150) == "success"
+
+    assert len(started.read_text().split()) == 1, "the spot task ran twice"
+    (ti,) = [t for t in af.task_instances("it_celery", run_id) if t["task_id"] == "on_spot"]
+    assert ti["try_number"] == 1
+    rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    (spot,) = [r for r in rows if r["task_id"] == "on_spot"]
+    assert spot["fleet"] == "celery-spot" and spot["outcome"] == "success" and spot["actual_cost"] > 0

@@ -3,6 +3,8 @@ on-demand one (a local pool). Each reports where it ran: fleet env, host, pid an
 
 With ``conf["hold_file"]`` the spot task writes its pids there on its first launch and waits, so the test
 can kill the Celery pool process running it (a lost worker); the relaunch finds the file and returns.
+With ``conf["gate_file"]`` it appends its pid to ``<gate_file>.started`` and waits until the gate file
+exists, so the test can restart the scheduler while it runs.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ def where() -> dict:
 def it_celery():
     @task(executor_config=placement(duration=timedelta(minutes=5), tiers=("spot",)))
     def on_spot() -> dict:
-        hold = (get_current_context()["dag_run"].conf or {}).get("hold_file")
+        conf = get_current_context()["dag_run"].conf or {}
+        hold, gate = conf.get("hold_file"), conf.get("gate_file")
+        if gate:  # note every start, then wait for the test to open the gate
+            with open(f"{gate}.started", "a") as f:
+                f.write(f"{os.getpid()}\n")
+            deadline = time.monotonic() + 180
+            while not Path(gate).exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
         if hold and not Path(hold).exists():
             Path(hold).write_text(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}))
             time.sleep(120)  # the test kills this try's worker process long before
