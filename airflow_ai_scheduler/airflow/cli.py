@@ -146,8 +146,10 @@ def format_report(rep: dict[str, Any]) -> str:
     if rep["on_demand_planned_cost"]:
         lines.append(f"the same run all on-demand was planned at ${rep['on_demand_planned_cost']:.6f}: "
                      f"the plan saves {rep['planned_saving_pct']:.1f} %")
-    for r in rep["rows"]:
-        if r["rationale"]:
+    said: set[tuple[str, str]] = set()
+    for r in rep["rows"]:  # one line per task and reason: a preempted try repeats its task's placement
+        if r["rationale"] and (r["task"], r["rationale"]) not in said:
+            said.add((r["task"], r["rationale"]))
             lines.append(f"  why {r['task']}: {r['rationale']}")
     return "\n".join(lines)
 

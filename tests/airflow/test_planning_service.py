@@ -106,3 +106,14 @@ def test_run_options_conf_wins_over_params_and_other_keys_are_ignored():
     assert run_options(params, conf) == {"ai_scheduler_planner": "llm",
                                          "ai_scheduler_llm_model": "google:gemini-2.5-pro"}
     assert run_options(None, None) == {}
+
+
+def test_report_gives_each_task_s_reason_once_even_over_several_tries():
+    row = {"task": "train", "try": 1, "fleet": "local-spot", "tier": "spot", "where": "aws:us-east-1 m6i.xlarge",
+           "runtime_s": 8.0, "planned_cost": 0.24, "actual_cost": 0.0002, "rationale": "spot m6i.xlarge; checkpointed"}
+    rep = {"dag_id": "ml", "run_id": "r", "planner": "optimal", "planned_cost": 0.24, "actual_cost": 0.0004,
+           "on_demand_planned_cost": 0.6, "planned_saving_pct": 60.0,
+           "rows": [{**row, "outcome": "preempted"}, {**row, "outcome": "success"}]}
+    text = format_report(rep)
+    assert text.count("preempted") == 1 and text.count("success") == 1  # both tries in the table
+    assert text.count("why train:") == 1
