@@ -18,6 +18,8 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
     task_id = Arg(("task_id",), nargs="?", help="a task id (default: every task)")
     as_json = Arg(("--json",), action="store_true", help="print JSON")
     limit = Arg(("--limit",), type=int, default=50, help="most recent rows")
+    check = Arg(("--check",), action="store_true",
+                help="ask each Celery fleet's queue which workers serve it and compare their concurrency with slots")
     mod = "airflow_ai_scheduler.airflow.cli"
     return [GroupCommand(
         name="ai-scheduler",
@@ -30,7 +32,7 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
             ActionCommand(name="history", help="Recorded task tries: fleet, tier, runtime, cost, outcome",
                           func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, as_json)),
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
-                          func=lazy_load_command(f"{mod}.fleets_command"), args=(as_json,)),
+                          func=lazy_load_command(f"{mod}.fleets_command"), args=(as_json, check)),
         ],
     )]
 
@@ -182,8 +184,30 @@ def fleets_command(args: Any) -> None:
                          indent=2))
         return
     rows = [("fleet", "tier", "where", "slots", "backend", "$/h", "λ/h")]
+    check = getattr(args, "check", False)
+    if check:
+        rows[0] += ("workers",)
     for s in specs:
         o = offers[s.name]
-        rows.append((s.name, s.tier, f"{s.location} {s.instance_type}", str(s.slots), s.backend,
-                     f"{o.price_per_hour:.4f}", f"{o.interruption_rate_per_hour:.5f}"))
+        row = (s.name, s.tier, f"{s.location} {s.instance_type}", str(s.slots), s.backend,
+               f"{o.price_per_hour:.4f}", f"{o.interruption_rate_per_hour:.5f}")
+        rows.append(row + ((_workers(s),) if check else ()))
     print(_table(rows))
+
+
+def _workers(spec: Any) -> str:
+    """What serves a fleet: for Celery, the live workers on its queue and their concurrency vs slots."""
+    if spec.backend != "celery":
+        return "scheduler's process pool"
+    from airflow_ai_scheduler.fleets.celery import CeleryFleet, queue_concurrency
+
+    try:
+        fleet = CeleryFleet(spec)
+        found = queue_concurrency(fleet._make_app(), fleet.queue)
+    except Exception as exc:
+        return f"cannot ask Celery: {exc}"
+    total = sum(found.values())
+    if not found:
+        return f"NONE on queue {fleet.queue!r}"
+    verdict = "ok" if total == spec.slots else f"MISMATCH: slots {spec.slots}"
+    return f"{len(found)} on {fleet.queue!r}, concurrency {total} ({verdict})"

@@ -23,6 +23,10 @@ Options (``options`` of the fleet):
 * ``worker_lost_after_seconds`` (default 60; 0 = off) — a worker holding a started task that answers
   no ``ping`` for this long is declared lost, with its tasks. Needs ``[celery]
   worker_enable_remote_control`` (the default); off when that is off.
+* ``check_workers_seconds`` (default 300; 0 = off) — how often the fleet compares ``slots`` with the
+  concurrency of the workers consuming its queue (``inspect active_queues`` and ``stats``) and logs a
+  warning when they differ: more slots than worker processes means tasks wait in the queue, fewer means
+  workers stand idle. ``airflow ai-scheduler fleets --check`` shows the same.
 * ``publish_retries`` (default 3) — attempts after a failed publish (backoff 1, 2, 4 ... s) before the
   workload is reported failed.
 
@@ -82,6 +86,7 @@ class CeleryFleetOptions(BaseModel):
     poll_interval_seconds: float = Field(1.0, gt=0, le=300)
     worker_lost_after_seconds: float = Field(60.0, ge=0)
     publish_retries: int = Field(3, ge=0, le=20)
+    check_workers_seconds: float = Field(300.0, ge=0)
 
 
 def celery_options(spec: FleetSpec) -> CeleryFleetOptions:
@@ -107,6 +112,23 @@ def worker_command(spec: FleetSpec, concurrency: int | None = None) -> list[str]
     """``airflow celery worker`` consuming the fleet's queue (concurrency: default the fleet's slots)."""
     opts = celery_options(spec)
     return ["airflow", "celery", "worker", "--queues", opts.queue, "--concurrency", str(concurrency or spec.slots)]
+
+
+def queue_concurrency(app: Any, queue_name: str, timeout: float = 2.0) -> dict[str, int]:
+    """Worker → how many tasks it runs at once (its pool's max-concurrency), for the live workers that
+    consume ``queue_name``; {} when none answers (or remote control is off). Two broadcast round-trips."""
+    inspect = app.control.inspect(timeout=timeout)
+    queues = inspect.active_queues() or {}
+    workers = sorted(w for w, qs in queues.items() if any(q.get("name") == queue_name for q in qs or []))
+    if not workers:
+        return {}
+    stats = app.control.inspect(destination=workers, timeout=timeout).stats() or {}
+    out = {}
+    for w in workers:
+        pool = (stats.get(w) or {}).get("pool") or {}
+        n = pool.get("max-concurrency")
+        out[w] = int(n) if isinstance(n, int) else 0
+    return out
 
 
 def classify(status: str, result: Any, tier: str) -> str | None:
@@ -183,6 +205,8 @@ class CeleryFleet:
         self._app: Any = None
         self._tracked: dict[str, _Tracked] = {}  # celery task id → workload (background thread only)
         self._last_ping = 0.0
+        self._next_check = 0.0
+        self.concurrency: dict[str, int] | None = None  # worker → max-concurrency, at the last check
 
     # -- the executor's calls (scheduler loop) -----------------------------------------------------
     def start(self) -> None:
@@ -276,6 +300,7 @@ class CeleryFleet:
                     next_poll = time.monotonic() + self.options.poll_interval_seconds
                     self._fetch_states()
                     self._check_workers()
+                    self._check_concurrency()
             except Exception:  # a broker or backend hiccup must not end the thread
                 log.exception("fleet %s: Celery publish/poll failed; retrying", self.spec.name)
 
@@ -358,6 +383,31 @@ class CeleryFleet:
                 self._revoke(t.task_id)
                 info = f"Celery worker {t.hostname} silent for {now - t.last_seen:.0f} s on fleet {self.spec.name}"
                 self._report(t, PREEMPTED if self.spec.tier == "spot" else t.state("failure"), info)
+
+    def _check_concurrency(self) -> None:
+        """Warn when ``slots`` and the concurrency of the queue's workers disagree (and when it changes)."""
+        every = self.options.check_workers_seconds
+        now = time.monotonic()
+        if not every or now < self._next_check or not self._app.conf.worker_enable_remote_control:
+            return
+        found = queue_concurrency(self._app, self.queue)
+        self._next_check = now + (every if found else min(every, 30.0))  # workers often start after us
+        if found == self.concurrency:
+            return
+        self.concurrency = found
+        total = sum(found.values())
+        if not found:
+            log.warning("fleet %s: no live Celery worker consumes queue %r; its tasks wait in the queue",
+                        self.spec.name, self.queue)
+        elif total != self.spec.slots:
+            log.warning("fleet %s: slots %d, but the %d worker(s) on queue %r run %d task(s) at once (%s): %s",
+                        self.spec.name, self.spec.slots, len(found), self.queue, total,
+                        ", ".join(f"{w}={n}" for w, n in found.items()),
+                        "tasks beyond that wait in the queue" if total < self.spec.slots else
+                        "set slots to match, or workers stand idle")
+        else:
+            log.info("fleet %s: %d worker(s) on queue %r match slots %d", self.spec.name, len(found), self.queue,
+                     total)
 
     def _revoke(self, task_id: str) -> None:
         try:

@@ -203,6 +203,11 @@ def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
     assert scheduler_pid in local["ancestors"] and worker_pid not in local["ancestors"]
 
     rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    # the operator's check: one worker (concurrency 2) serves the spot queue, and slots say 2
+    table = af.airflow("ai-scheduler", "fleets", "--check").stdout
+    (spot_line,) = [line for line in table.splitlines() if line.startswith("celery-spot")]
+    assert "1 on 'spot-q-" in spot_line and "concurrency 2 (ok)" in spot_line
+    assert "scheduler's process pool" in table
     by_task = {r["task_id"]: r for r in rows}
     assert by_task["on_spot"]["fleet"] == "celery-spot" and by_task["on_spot"]["tier"] == "spot"
     assert by_task["on_demand"]["fleet"] == "local-on-demand"
@@ -256,6 +261,8 @@ def test_a_restarted_scheduler_adopts_the_task_running_on_the_celery_worker(cele
         time.sleep(1)
     assert "on fleet celery-spot (Celery task ai-scheduler/celery-spot/" in af.logs("scheduler")
     gate.write_text("go")
+    # the new scheduler's fleet checked its queue: the one worker's concurrency matches slots
+    assert "fleet celery-spot: 1 worker(s) on queue 'spot-q-" in af.logs("scheduler")
     assert af.wait_run("it_celery", run_id, timeout=150) == "success"
 
     assert len(started.read_text().split()) == 1, "the spot task ran twice"
