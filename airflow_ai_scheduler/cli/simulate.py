@@ -72,7 +72,7 @@ def _manifest_mode(args: argparse.Namespace, policies: dict, traces: list) -> in
     from airflow_ai_scheduler.simulate.workload import simulate_manifest
 
     manifest = load_manifest(args.manifest.read_text())
-    keys = ("cost", "misses", "makespan", "interruptions", "spot_hours", "od_hours", "replans")
+    keys = ("cost", "misses", "makespan", "interruptions", "spot_hours", "od_hours", "replans", "capacity_wait_hours")
     table: dict[str, dict] = {}
     for name, policy in policies.items():
         runs = [simulate_manifest(manifest, policy, tr, shift=i * 997) for tr in traces for i in range(args.starts)]
@@ -85,8 +85,8 @@ def _manifest_mode(args: argparse.Namespace, policies: dict, traces: list) -> in
     print(f"{args.manifest}: {table[next(iter(table))]['jobs']} jobs planned by greedy; "
           f"{len(traces)} trace(s) x {args.starts} starts (means per run)")
     print(f"{'policy':<24}{'cost $':>9}{'misses':>8}{'makespan h':>12}{'interr.':>9}{'spot h':>8}{'OD h':>8}"
-          f"{'re-plans':>10}")
+          f"{'re-plans':>10}{'cap. wait h':>13}")
     for n, r in table.items():
         print(f"{n:<24}{r['cost']:>9.2f}{r['misses']:>8.2f}{r['makespan']:>12.1f}{r['interruptions']:>9.1f}"
-              f"{r['spot_hours']:>8.1f}{r['od_hours']:>8.1f}{r['replans']:>10.1f}")
+              f"{r['spot_hours']:>8.1f}{r['od_hours']:>8.1f}{r['replans']:>10.1f}{r['capacity_wait_hours']:>13.2f}")
     return 0

@@ -14,8 +14,14 @@ run forward on a spot availability trace, job by job in dependency order, as the
 * When a job finishes later than planned, its not-yet-started dependents are re-planned by the greedy
   planner from that moment (the executor re-plans a run's unfinished tasks after a preemption).
 
-A deadline miss is a job finishing after its own deadline (or never finishing). Limits: pool capacity is not
-re-checked after jobs move, and a re-plan sees only the late job's dependents.
+* A pool's ``capacity`` holds as jobs move: a job whose start would put more than ``capacity`` jobs on
+  its pool at once waits for the first slot that stays free for its expected duration
+  (``capacity_wait_hours`` sums those waits). The slot is held from its start to its end as simulated,
+  including time a spot job spent waiting for spot or on its on-demand fallback (a simplification: that
+  fallback does not count against any on-demand pool's capacity).
+
+A deadline miss is a job finishing after its own deadline (or never finishing). Limit: a re-plan sees only
+the late job's dependents (other jobs keep their planned starts, and wait for capacity if they must).
 """
 
 from __future__ import annotations
@@ -57,6 +63,28 @@ def _descendants(manifest: Manifest, job_id: str) -> set[str]:
     return out
 
 
+class _Slots:
+    """The simulated (start, end) intervals on each capacity-limited pool."""
+
+    def __init__(self) -> None:
+        self.busy: dict[str, list[tuple[float, float]]] = {}
+
+    def earliest(self, offer: Offer, t: float, span: float) -> float:
+        """The first time ≥ t from which fewer than ``capacity`` jobs overlap [s, s + span)."""
+        if offer.capacity is None:
+            return t
+        busy = self.busy.get(offer.offer_id, [])
+        for s in sorted({t, *(e for _, e in busy if e > t)}):
+            points = [s, *(b for b, _ in busy if s < b < s + span)]  # the count only rises at starts
+            if all(sum(1 for b, e in busy if b <= p < e) < offer.capacity for p in points):
+                return s
+        return t  # unreachable: after the last end the pool is empty
+
+    def take(self, offer: Offer, start: float, end: float) -> None:
+        if offer.capacity is not None:
+            self.busy.setdefault(offer.offer_id, []).append((start, end))
+
+
 def _replan(manifest: Manifest, offers: list[Offer], ids: set[str], now: datetime) -> dict[str, Placement]:
     jobs = [j.model_copy(update={"dependencies": [d for d in j.dependencies if d in ids]})
             for j in manifest.jobs if j.job_id in ids]
@@ -65,9 +93,10 @@ def _replan(manifest: Manifest, offers: list[Offer], ids: set[str], now: datetim
 
 
 def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shift: int = 0,
-                      replan: bool = True) -> dict:
+                      replan: bool = True, timeline: bool = False) -> dict:
     """Totals over the manifest: cost, deadline misses, makespan (h from the earliest start), interruptions,
-    spot and on-demand hours, re-plans; ``shift`` moves every pool's trace offset (for several start points)."""
+    spot and on-demand hours, re-plans, hours waited for pool capacity; ``shift`` moves every pool's trace
+    offset (for several start points). ``timeline``: also ``{"timeline": {job: (offer id, start h, end h)}}``."""
     offers = resolve_offers(manifest)
     by_id = {o.offer_id: o for o in offers}
     place = dict(get_planner("greedy").plan(manifest, offers).placement_map)
@@ -86,8 +115,10 @@ def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shif
     dep_end = dep_ends(place)
 
     tot = {"jobs": len(place), "cost": 0.0, "misses": 0, "makespan": 0.0, "interruptions": 0,
-           "spot_hours": 0.0, "od_hours": 0.0, "replans": 0}
+           "spot_hours": 0.0, "od_hours": 0.0, "replans": 0, "capacity_wait_hours": 0.0}
     finish: dict[str, float] = {}
+    slots = _Slots()
+    ran: dict[str, tuple[str, float, float]] = {}
     first_start = math.inf
     for job in topological_order(manifest.jobs):
         p = place[job.job_id]
@@ -95,9 +126,11 @@ def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shif
         start = planned
         for d in job.dependencies:
             start = max(start, finish[d] + max(0.0, planned - dep_end[job.job_id][d]))
-        first_start = min(first_start, start)
         offer = by_id[p.offer_id]
         work, overhead = job.estimated_duration_hours, restart_overhead(job)
+        ready, start = start, slots.earliest(offer, start, work + overhead)
+        tot["capacity_wait_hours"] += start - ready
+        first_start = min(first_start, start)
         if p.tier == "spot":
             deadline = hours(due[job.job_id]) - start if due.get(job.job_id) else math.inf
             sim = Job(work, deadline, overhead, od_price=_od_price(offer, offers), spot_price=offer.price_per_hour)
@@ -109,6 +142,8 @@ def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shif
             span = work + overhead
             cost, spot_h, od_h, finished, interr = span * offer.price_per_hour, 0.0, span, True, 0
         end = finish[job.job_id] = start + span
+        slots.take(offer, start, end)
+        ran[job.job_id] = (offer.offer_id, start, end)
         tot["cost"] += cost
         tot["spot_hours"] += spot_h
         tot["od_hours"] += od_h
@@ -123,4 +158,6 @@ def simulate_manifest(manifest: Manifest, policy: SpotPolicy, trace: Trace, shif
                 dep_end.update(dep_ends(moved, at=end))
                 tot["replans"] += 1
     tot["makespan"] -= first_start if math.isfinite(first_start) else 0.0
+    if timeline:
+        tot["timeline"] = ran
     return tot

@@ -53,3 +53,20 @@ def test_a_late_upstream_delays_and_replans_its_dependent_and_both_meet_the_dead
 def test_spot_only_upstream_makes_the_dependent_miss():
     naive = simulate_manifest(_chain(), get_policy("spot_only"), Trace("down", 900, (False,)))
     assert naive["misses"] >= 1
+
+
+def test_pool_capacity_holds_when_a_late_job_pushes_into_the_next_one():
+    """Pool s has one machine; the plan puts a on it right after its upstream x, and b right after a. x ends
+    later than planned (the restart overhead the simulator charges every start), so a is ready only after
+    b's planned start: one of them must wait for the other instead of sharing the one machine."""
+    spot = offer("s", "spot", 1.0, capacity=1).model_copy(update={"instance_type": "g"})
+    spot2 = offer("s2", "spot", 1.0, region="us-west-2").model_copy(update={"instance_type": "h"})
+    od = offer("o", "on-demand", 3.0).model_copy(update={"instance_type": "g"})
+    m = manifest([job("x", 1.0, allowed_regions=["us-west-2"], allowed_tiers=["spot"]),
+                  job("a", 1.0, ["x"], allowed_regions=["us-east-1"], allowed_tiers=["spot"]),
+                  job("b", 1.0, allowed_regions=["us-east-1"], allowed_tiers=["spot"])], [spot, spot2, od])
+    tot = simulate_manifest(m, get_policy(), Trace("up", 900, (True,)), replan=False, timeline=True)
+    on_s = sorted((start, end) for oid, start, end in tot["timeline"].values() if oid == "s")
+    assert len(on_s) == 2
+    assert on_s[0][1] <= on_s[1][0] + 1e-9, f"two jobs on the one machine of pool s at once: {on_s}"
+    assert tot["capacity_wait_hours"] > 0 and tot["misses"] == 0
