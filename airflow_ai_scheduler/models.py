@@ -79,6 +79,8 @@ class Job(_Model):
     allowed_providers: list[str] | None = None
     allowed_regions: list[str] | None = Field(None, description='region names or "provider:region"')
     allowed_tiers: list[Tier] | None = None
+    elastic: bool = Field(False, description="the work scales with vCPUs: on an offer with more vCPUs than "
+                          "resources.vcpus it runs proportionally faster, up to 4x (ELASTIC_MAX_SPEEDUP)")
 
     _norm_deadline = field_validator("deadline")(lambda v: _utc(v) if v else v)
 

@@ -37,7 +37,8 @@ def expected_misses(m: Manifest, plan: Plan) -> float:
     for jid, s in scorer.score_plan(plan).items():
         d = scorer.deadline_h[jid]
         if d is not None:
-            total += miss_probability(d - s.end, duration_sigma(scorer.jobs[jid], s.runtime))
+            offer = scorer.offer_map[plan.placement_map[jid].offer_id]
+            total += miss_probability(d - s.end, duration_sigma(scorer.jobs[jid], s.runtime, offer))
     return total
 
 

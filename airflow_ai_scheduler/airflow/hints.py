@@ -101,6 +101,7 @@ class TaskHint(BaseModel):
             "hard_deadline": self.hard_deadline, "is_checkpointable": self.checkpointable,
             "input_data_size_gb": self.data_gb, "data_region": self.data_region, "budget_usd": self.budget_usd,
             "allowed_tiers": self.tiers, "allowed_providers": self.providers, "allowed_regions": self.regions,
+            "elastic": self.elastic,
         }
         if self.resources is not None:
             fields["resources"] = self.resources
@@ -184,7 +185,8 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     (``checkpoint_interval``, ``restart_overhead``, ``duration`` = expected runtime while there is no
     history, ``duration_std``) are ``timedelta`` or hours. ``resources``: :class:`Resources` or a dict
     (``vcpus``, ``memory_gib``, ``gpus``, ``gpu_type``). ``priority``: higher = more important.
-    ``budget_usd``: max expected cost of the task. ``elastic``: may run on more or fewer vCPUs.
+    ``budget_usd``: max expected cost of the task. ``elastic``: the work scales with vCPUs, so
+    a bigger offer than ``resources`` names may run it faster (linear, up to 4x).
     ``data_gb``/``data_region`` (``"aws:us-east-1"``): input data and where it lives.
     ``tiers``: ``("spot",)``, ``("on-demand",)`` or both; ``providers``/``regions`` restrict where it runs.
     ``base``: another ``placement(...)`` whose hint and keys this one extends.

@@ -6,7 +6,8 @@ Among those, an offer B is **dominated** — never needed — when another offer
 A can always take B's place), and sits in an equivalent place (the same location, or the job and its
 dependents move no data so location is irrelevant). Every term of Ω is then at least as good on A, so
 removing B never removes an optimal plan. Limited-capacity offers survive unless an unlimited one
-dominates them.
+dominates them. For an elastic job (its work scales with vCPUs) A must also have as many vCPUs as B: only
+offers of the same size compete.
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ def _risk(offer: Offer) -> float:
     return offer.interruption_rate_per_hour if offer.tier == "spot" else 0.0
 
 
-def prune_dominated(offers: Iterable[Offer], location_matters: bool) -> list[Offer]:
-    """Drop offers dominated by an unlimited-capacity offer (see module doc). Keeps input order."""
+def prune_dominated(offers: Iterable[Offer], location_matters: bool, elastic: bool = False) -> list[Offer]:
+    """Drop offers dominated by an unlimited-capacity offer (see module doc). Keeps input order. For an
+    elastic job an offer with more vCPUs runs it faster, so only offers of the same vCPU count compete."""
     offers = list(offers)
     groups: dict[str, list[Offer]] = defaultdict(list)
     for o in offers:
-        groups[o.location if location_matters else ""].append(o)
+        groups[(o.location if location_matters else "") + (f"|{o.vcpus:g}" if elastic else "")].append(o)
     keep: set[str] = set()
     for members in groups.values():
         # Pareto front of unlimited offers over (max price, λ): sort by price, keep strictly safer ones.
@@ -111,14 +113,14 @@ class CandidateIndex:
         loc = self.location_matters(job)
         return (job.resources, tuple(job.allowed_providers or ()) if job.allowed_providers is not None else None,
                 tuple(job.allowed_regions) if job.allowed_regions is not None else None,
-                tuple(job.allowed_tiers) if job.allowed_tiers is not None else None, loc)
+                tuple(job.allowed_tiers) if job.allowed_tiers is not None else None, loc, job.elastic)
 
     def for_job(self, job: Job) -> list[Offer]:
         key = self._signature(job)
         cands = self._cache.get(key)
         if cands is None:
             fitting = [o for o in self.offers if fit_problem(job, o) is None]
-            cands = prune_dominated(fitting, bool(key[-1])) if self.prune else fitting
+            cands = prune_dominated(fitting, bool(key[-2]), job.elastic) if self.prune else fitting
             self._cache[key] = cands
         return cands
 

@@ -36,6 +36,8 @@ DEFAULT_RESTART_OVERHEAD_HOURS = 0.05
 DEFAULT_DURATION_CV = 0.1
 #: Ceiling on expected runtime inflation: beyond it a spot placement is treated as hopeless.
 MAX_RUNTIME_FACTOR = 50.0
+#: An elastic job runs at most this much faster on a bigger offer (linear in vCPUs up to it).
+ELASTIC_MAX_SPEEDUP = 4.0
 
 
 def priority_factor(job: Job) -> float:
@@ -65,10 +67,25 @@ def _expected_runtime(d: float, c: float, r: float, lam: float) -> float:
     return min(runtime, d * MAX_RUNTIME_FACTOR)
 
 
+def speedup(job: Job, offer: Offer) -> float:
+    """How much faster than ``estimatedDurationHours`` the job's work runs on ``offer``: for an elastic job
+    offer.vcpus / resources.vcpus, capped at ELASTIC_MAX_SPEEDUP; 1 otherwise."""
+    need = job.resources.vcpus
+    if not job.elastic or need <= 0 or offer.vcpus <= need:
+        return 1.0
+    return min(ELASTIC_MAX_SPEEDUP, offer.vcpus / need)
+
+
+def work_hours(job: Job, offer: Offer) -> float:
+    """Hours of work of ``job`` on ``offer`` without interruptions (D, or D / speedup when elastic)."""
+    return job.estimated_duration_hours / speedup(job, offer)
+
+
 def expected_runtime(job: Job, offer: Offer) -> float:
     """E[T] in hours of job on offer, rework from interruptions included."""
     lam = offer.interruption_rate_per_hour if offer.tier == "spot" else 0.0
-    return _expected_runtime(job.estimated_duration_hours, segment_hours(job), restart_overhead(job), lam)
+    d = work_hours(job, offer)
+    return _expected_runtime(d, min(d, segment_hours(job)), restart_overhead(job), lam)
 
 
 def interruption_probability(offer: Offer, runtime_hours: float) -> float:
@@ -76,11 +93,13 @@ def interruption_probability(offer: Offer, runtime_hours: float) -> float:
     return -math.expm1(-lam * runtime_hours)
 
 
-def duration_sigma(job: Job, runtime_hours: float) -> float:
-    std = job.duration_std_hours
-    if std is None:
-        std = DEFAULT_DURATION_CV * job.estimated_duration_hours
-    return math.sqrt(std * std + (runtime_hours - job.estimated_duration_hours) ** 2)
+def duration_sigma(job: Job, runtime_hours: float, offer: Offer | None = None) -> float:
+    """σ of the job's runtime: its own spread (scaled down with the work when elastic on ``offer``) and the
+    rework ``runtime_hours`` adds over the work."""
+    k = speedup(job, offer) if offer is not None else 1.0
+    d = job.estimated_duration_hours / k
+    std = job.duration_std_hours / k if job.duration_std_hours is not None else DEFAULT_DURATION_CV * d
+    return math.sqrt(std * std + (runtime_hours - d) ** 2)
 
 
 def miss_probability(slack_hours: float, sigma: float) -> float:
@@ -233,7 +252,7 @@ class Scorer:
         else:
             slack = deadline - (start + runtime)
             tard = max(0.0, -slack)
-            p_miss = miss_probability(slack, duration_sigma(job, runtime))
+            p_miss = miss_probability(slack, duration_sigma(job, runtime, offer))
         risk = 1.0 - (1.0 - p_miss) * (1.0 - p_int)
         return JobScore(start, runtime, compute, egress_cost, pf * tard, pf * risk)
 

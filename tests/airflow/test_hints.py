@@ -28,7 +28,8 @@ def test_placement_is_json_and_round_trips_into_a_job():
     cfg = placement(deadline=timedelta(hours=2), checkpointable=True, resources=Resources(vcpus=4, memory_gib=16, gpus=1),
                     priority=3, budget_usd=5.0, tiers=("spot",), duration=timedelta(minutes=30), duration_std=0.1,
                     checkpoint_interval=timedelta(minutes=10), restart_overhead=timedelta(minutes=2), data_gb=10,
-                    data_region="aws:us-east-1", providers=["aws"], regions=["us-east-1"], pod_override="kept")
+                    data_region="aws:us-east-1", providers=["aws"], regions=["us-east-1"], elastic=True,
+                    pod_override="kept")
     assert cfg["pod_override"] == "kept"
     assert cfg[HINT_KEY]["deadline"] == {"relativeSeconds": 7200.0}
     assert cfg[HINT_KEY]["resources"]["memory_gib"] == 16
@@ -39,7 +40,7 @@ def test_placement_is_json_and_round_trips_into_a_job():
     assert job.estimated_duration_hours == pytest.approx(0.5) and job.duration_std_hours == pytest.approx(0.1)
     assert job.checkpoint_interval_hours == pytest.approx(1 / 6) and job.restart_overhead_hours == pytest.approx(1 / 30)
     assert job.is_checkpointable and job.input_data_size_gb == 10 and job.budget_usd == 5.0
-    assert job.allowed_providers == ["aws"] and job.allowed_regions == ["us-east-1"]
+    assert job.allowed_providers == ["aws"] and job.allowed_regions == ["us-east-1"] and job.elastic
 
 
 def test_absolute_deadline_is_stored_as_iso_utc():

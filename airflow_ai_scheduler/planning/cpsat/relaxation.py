@@ -106,7 +106,7 @@ def _min_over_starts(scorer: Scorer, job: Job, o: Offer, est: float, runtime: fl
     w = scorer.weights
     curve = scorer.curve(o)
     p_int = interruption_probability(o, runtime)
-    sigma = duration_sigma(job, runtime)
+    sigma = duration_sigma(job, runtime, o)
 
     def rising(s: float) -> float:  # tardiness + risk: non-decreasing in s
         if dl is None:
