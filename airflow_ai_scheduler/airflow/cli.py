@@ -20,6 +20,9 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
     limit = Arg(("--limit",), type=int, default=50, help="most recent rows")
     check = Arg(("--check",), action="store_true",
                 help="ask each Celery fleet's queue which workers serve it and compare their concurrency with slots")
+    worker_command = Arg(("--worker-command",), metavar="FLEET",
+                         help="print the shell lines that start a worker for this Celery fleet "
+                              "(its AI_SCHEDULER_* environment, queue and concurrency = slots)")
     mod = "airflow_ai_scheduler.airflow.cli"
     return [GroupCommand(
         name="ai-scheduler",
@@ -32,7 +35,8 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
             ActionCommand(name="history", help="Recorded task tries: fleet, tier, runtime, cost, outcome",
                           func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, as_json)),
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
-                          func=lazy_load_command(f"{mod}.fleets_command"), args=(as_json, check)),
+                          func=lazy_load_command(f"{mod}.fleets_command"),
+                          args=(as_json, check, worker_command)),
         ],
     )]
 
@@ -177,6 +181,9 @@ def fleets_command(args: Any) -> None:
 
     specs = load_fleets(conf.get(SECTION, "fleets", fallback=CONFIG_DEFAULTS["fleets"]),
                         conf.get(SECTION, "fleets_file", fallback=CONFIG_DEFAULTS["fleets_file"]))
+    if getattr(args, "worker_command", None):
+        print(_worker_lines(specs, args.worker_command))
+        return
     offers = {o.offer_id: o for o in fleet_offers(specs)}
     if args.json:
         print(json.dumps([{**s.model_dump(), "price_per_hour": offers[s.name].price_per_hour,
@@ -193,6 +200,23 @@ def fleets_command(args: Any) -> None:
                f"{o.price_per_hour:.4f}", f"{o.interruption_rate_per_hour:.5f}")
         rows.append(row + ((_workers(s),) if check else ()))
     print(_table(rows))
+
+
+def _worker_lines(specs: Any, name: str) -> str:
+    """``export AI_SCHEDULER_…`` and ``airflow celery worker …`` for one Celery fleet, ready for a shell."""
+    import shlex
+
+    from airflow_ai_scheduler.fleets.celery import worker_command, worker_environment
+
+    by_name = {s.name: s for s in specs}
+    spec = by_name.get(name)
+    if spec is None:
+        raise SystemExit(f"no fleet named {name!r}; configured: {', '.join(sorted(by_name)) or 'none'}")
+    if spec.backend != "celery":
+        raise SystemExit(f"fleet {name!r} has backend {spec.backend!r}: its tasks run in the scheduler's "
+                         "process pool, no worker to start")
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(worker_environment(spec).items()))
+    return f"export {env}\n{shlex.join(worker_command(spec))}"
 
 
 def _workers(spec: Any) -> str:

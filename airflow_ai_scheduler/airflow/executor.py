@@ -249,8 +249,11 @@ class AiSchedulerExecutor(BaseExecutor):
         """Adopt a dead scheduler's tasks that still run somewhere: those it sent to a Celery fleet (the
         TI's ``external_executor_id`` names the fleet, :func:`~..fleets.celery.task_id_for`). A local fleet's
         tasks died with their scheduler's worker processes: those are returned, and Airflow resets them.
-        An adopted task is tracked and costed like any other, from its TI's start; if it is then preempted it
-        goes to Airflow's own retries (its workload, needed to relaunch it, died with the old scheduler)."""
+        An adopted task is tracked and costed like any other, from its TI's start. Its workload (needed to
+        relaunch it after a preemption) died with the old scheduler: if it is preempted, the workload is
+        rebuilt then from its TI in a session of its own (:func:`_rebuild_workload`), so nothing here touches
+        the scheduler's session beyond what Airflow loaded; if the rebuild fails, the preemption goes to
+        Airflow's own retries."""
         from airflow_ai_scheduler.fleets.celery import fleet_of
 
         not_adopted = []
@@ -267,6 +270,15 @@ class AiSchedulerExecutor(BaseExecutor):
                                    "adopted": True}
             self.log.info("adopted %s on fleet %s (Celery task %s)", key, name, ti.external_executor_id)
         return not_adopted
+
+    def record_event(self, key: Any, event: str, extra: str) -> None:
+        """A row in Airflow's audit log (the task's Event Log in the UI), written on the planner thread.
+
+        Not ``BaseExecutor.log_task_event``: Airflow 3.3.2's scheduler saves those with
+        ``bulk_save_objects`` over a generator that pops them off the executor's deque, so nothing holds the
+        ``Log`` objects any more, their states lose their (weakly referenced) values, the insert is
+        ``INSERT INTO log DEFAULT VALUES``, it fails on ``log.event NOT NULL`` and the events are lost."""
+        self.planning.submit(_write_event, key, event, extra[:4000])
 
     def _poll_fleets(self) -> None:
         try:
@@ -301,7 +313,14 @@ class AiSchedulerExecutor(BaseExecutor):
         if self.history is not None and launch.get("fleet"):
             launch = {**launch, "end": datetime.now(timezone.utc), "outcome": "preempted"}
             self.planning.submit(_record_try, self.history_writer, self.planning, key, launch, self.fleet_specs)
-        self.preemption.on_preempted(key, launch, self._workloads.get(key), info)
+        workload = self._workloads.get(key)
+        if workload is None and launch.get("adopted"):
+            try:  # one query, only when an adopted task loses its capacity
+                workload = self._workloads[key] = _rebuild_workload(key, self._jwt)
+            except Exception as exc:
+                self.log.warning("workload of adopted task %s could not be rebuilt (%s): its preemption goes to "
+                                 "Airflow's own retries", key, exc)
+        self.preemption.on_preempted(key, launch, workload, info)
 
     def _finished(self, key: Any, fleet: str) -> None:
         launch = self._launched.pop(key, None)
@@ -372,24 +391,46 @@ def _session_scope() -> Any:
 
 def _touch_queued(ti_ids: list[Any]) -> None:
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils import timezone
     from sqlalchemy import update
 
     with _session_scope() as session:
         session.execute(update(TaskInstance).where(TaskInstance.id.in_(ti_ids), TaskInstance.state == "queued")
-                        .values(queued_dttm=timezone.utcnow()).execution_options(synchronize_session=False))
+                        .values(queued_dttm=datetime.now(timezone.utc)).execution_options(synchronize_session=False))
+
+
+def _rebuild_workload(key: Any, generator: Any) -> Any:
+    """The ExecuteTask workload of a task instance, built as the scheduler builds it (for a task adopted from
+    a dead scheduler, whose workloads died with it); None when the TI is gone."""
+    from airflow.executors import workloads
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    with _session_scope() as session:
+        ti = session.scalar(select(TaskInstance).where(
+            TaskInstance.dag_id == key.dag_id, TaskInstance.task_id == key.task_id,
+            TaskInstance.run_id == key.run_id, TaskInstance.map_index == key.map_index))
+        return None if ti is None else workloads.ExecuteTask.make(ti, generator=generator)
+
+
+def _write_event(key: Any, event: str, extra: str) -> None:
+    from airflow.models.log import Log
+
+    try:
+        with _session_scope() as session:
+            session.add(Log(event=event, task_instance=key, extra=extra))
+    except Exception as exc:  # an audit row is an aid: never stop the planner thread over it
+        log.warning("could not write the %s event of %s: %s", event, key, exc)
 
 
 def _requeue_ti(ti_id: Any) -> bool:
     """Put a preempted task instance back to QUEUED so the Execution API lets its relaunch start; False
     when it was no longer running (it finished before its capacity was lost: nothing to relaunch)."""
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils import timezone
     from sqlalchemy import update
 
     with _session_scope() as session:
         done = session.execute(update(TaskInstance).where(TaskInstance.id == ti_id, TaskInstance.state == "running")
-                               .values(state="queued", queued_dttm=timezone.utcnow(), pid=None)
+                               .values(state="queued", queued_dttm=datetime.now(timezone.utc), pid=None)
                                .execution_options(synchronize_session=False))
         return bool(done.rowcount)
 

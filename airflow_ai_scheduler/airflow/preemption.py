@@ -46,8 +46,7 @@ class PreemptionHandler:
         n = self.count[key] = self.count.get(key, 0) + 1
         first = self.first_start.setdefault(key, launch["start"])
         ran = self.ran_hours[key] = self.ran_hours.get(key, 0.0) + (now - launch["start"]).total_seconds() / 3600
-        self.ex.log_task_event(event="ai_scheduler.preempted", ti_key=key,
-                               extra=f"{info}; preemption {n} of at most {self.retries}")
+        self.ex.record_event(key, "ai_scheduler.preempted", f"{info}; preemption {n} of at most {self.retries}")
         if n > self.retries or workload is None:
             log.warning("%s preempted %d times (budget %d): failing it to Airflow's own retries", key, n, self.retries)
             self.ex.fail(key, info=f"preempted {n} times")

@@ -92,6 +92,27 @@ def test_fleets_lists_prices_and_slots(monkeypatch, capsys):
     assert row[0] == "big-spot" and "7" in row and f"{f['price_per_hour']:.4f}" in row
 
 
+def test_fleets_worker_command_prints_shell_lines_that_set_the_fleet_environment(monkeypatch, capsys):
+    import shlex
+    import subprocess
+
+    fleets = [{"name": "spot-celery", "provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge",
+               "tier": "spot", "slots": 6, "backend": "celery", "options": {"queue": "spot-q"}},
+              {"name": "od", "provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge",
+               "tier": "on-demand", "slots": 2}]
+    monkeypatch.setenv("AIRFLOW__AI_SCHEDULER__FLEETS", json.dumps(fleets))
+    cli.fleets_command(Namespace(json=False, worker_command="spot-celery"))
+    export, command = capsys.readouterr().out.strip().splitlines()
+    assert shlex.split(command) == ["airflow", "celery", "worker", "--queues", "spot-q", "--concurrency", "6"]
+    # the export line works as it is in a real shell
+    env = subprocess.run(["bash", "-c", f"{export}; env"], capture_output=True, text=True, check=True).stdout
+    assert "AI_SCHEDULER_FLEET=spot-celery" in env.splitlines() and "AI_SCHEDULER_TIER=spot" in env.splitlines()
+    with pytest.raises(SystemExit, match="'od' has backend 'local'"):
+        cli.fleets_command(Namespace(json=False, worker_command="od"))
+    with pytest.raises(SystemExit, match="no fleet named 'nope'; configured: od, spot-celery"):
+        cli.fleets_command(Namespace(json=False, worker_command="nope"))
+
+
 def test_group_is_registered_with_the_commands():
     (group,) = cli.get_ai_scheduler_cli_commands()
     assert group.name == "ai-scheduler"

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+import urllib.parse
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -161,7 +162,7 @@ def celery_airflow(redis_url):
               # a killed scheduler's tasks are orphans after 15 s, checked for every 5 s (defaults 30 s, 300 s)
               "scheduler.scheduler_health_check_threshold": "15", "scheduler.orphaned_tasks_check_interval": "5"}
     try:
-        with LocalDeployment(dags=[DAGS / "it_celery.py"], config=config) as af:
+        with LocalDeployment(dags=[DAGS / "it_celery.py"], config=config, keep=bool(os.environ.get("KEEP_AIRFLOW_HOME"))) as af:
             # exactly what docs/executor.md tells a platform team to run on the spot machines
             spec = FleetSpec.model_validate(spot)
             cmd = worker_command(spec, concurrency=2)
@@ -186,6 +187,12 @@ def _history(af: LocalDeployment, dag_id: str, run_id: str, want: Any, timeout: 
             return rows
         time.sleep(1)
     raise AssertionError(f"history of {run_id} never matched: {rows}")
+
+
+def _preempted_events(af: LocalDeployment, run_id: str) -> list[dict]:
+    """The run's ``ai_scheduler.preempted`` rows in Airflow's audit log (the UI's Event Log), by REST."""
+    q = urllib.parse.urlencode({"dag_id": "it_celery", "run_id": run_id, "event": "ai_scheduler.preempted"})
+    return af.api("GET", f"/api/v2/eventLogs?{q}")["event_logs"]
 
 
 def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
@@ -241,14 +248,19 @@ def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(cele
     assert af.xcom("it_celery", run_id, "on_spot")["env"]["AI_SCHEDULER_FLEET"] in ("celery-spot", "local-on-demand")
     # detected from the result backend (Celery's WorkerLostError), not from a silent worker: it is still up
     assert "WorkerLostError" in af.logs("scheduler")
+    (event,) = _preempted_events(af, run_id)
+    assert event["task_id"] == "on_spot" and "WorkerLostError" in event["extra"]
+    assert "preemption 1 of at most" in event["extra"]
+    assert "Something went wrong when trying to save task event logs" not in af.logs("scheduler")
     assert af.procs["celery-worker"].poll() is None
 
 
-def test_a_restarted_scheduler_adopts_the_task_running_on_the_celery_worker(celery_airflow, tmp_path):
+def test_a_restarted_scheduler_adopts_the_task_on_the_celery_worker_and_relaunches_it_when_preempted(
+        celery_airflow, tmp_path):
     af = celery_airflow
-    gate = tmp_path / "gate"
+    gate, hold = tmp_path / "gate", tmp_path / "hold.json"
     started = Path(f"{gate}.started")
-    run_id = af.trigger("it_celery", conf={"gate_file": str(gate)})
+    run_id = af.trigger("it_celery", conf={"gate_file": str(gate), "hold_file": str(hold)})
     deadline = time.monotonic() + 90
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -257,17 +269,34 @@ def test_a_restarted_scheduler_adopts_the_task_running_on_the_celery_worker(cele
     time.sleep(2)
     af.start_component("scheduler")
     deadline = time.monotonic() + 120
-    while "adopted" not in af.logs("scheduler") and time.monotonic() < deadline:
+    adopted = "on fleet celery-spot (Celery task ai-scheduler/celery-spot/"
+    while adopted not in af.logs("scheduler") and time.monotonic() < deadline:
         time.sleep(1)
-    assert "on fleet celery-spot (Celery task ai-scheduler/celery-spot/" in af.logs("scheduler")
+    assert adopted in af.logs("scheduler"), "the restarted scheduler did not adopt the task"
     gate.write_text("go")
+    # the adopted task goes on (no second start) and then loses its spot machine: its pool process dies
+    deadline = time.monotonic() + 60
+    while not hold.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hold.exists(), "the adopted task did not go on past the gate"
+    assert len(started.read_text().split()) == 1, "the spot task ran twice before its preemption"
+    time.sleep(0.5)
+    pids = json.loads(hold.read_text())
+    for pid in (pids["ppid"], pids["pid"]):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     # the new scheduler's fleet checked its queue: the one worker's concurrency matches slots
     assert "fleet celery-spot: 1 worker(s) on queue 'spot-q-" in af.logs("scheduler")
     assert af.wait_run("it_celery", run_id, timeout=150) == "success"
 
-    assert len(started.read_text().split()) == 1, "the spot task ran twice"
+    # relaunched by the preemption handler from the rebuilt workload, not by Airflow's retries
+    assert "could not be rebuilt" not in af.logs("scheduler")
+    assert len(started.read_text().split()) == 2
     (ti,) = [t for t in af.task_instances("it_celery", run_id) if t["task_id"] == "on_spot"]
     assert ti["try_number"] == 1
     rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
-    (spot,) = [r for r in rows if r["task_id"] == "on_spot"]
-    assert spot["fleet"] == "celery-spot" and spot["outcome"] == "success" and spot["actual_cost"] > 0
+    spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
+    assert [r["outcome"] for r in spot] == ["preempted", "success"]
+    assert spot[0]["fleet"] == "celery-spot" and spot[0]["actual_cost"] > 0
+    assert {r["try_number"] for r in spot} == {1}
+    assert len(_preempted_events(af, run_id)) == 1
