@@ -80,7 +80,10 @@ class Job(_Model):
     allowed_regions: list[str] | None = Field(None, description='region names or "provider:region"')
     allowed_tiers: list[Tier] | None = None
     elastic: bool = Field(False, description="the work scales with vCPUs: on an offer with more vCPUs than "
-                          "resources.vcpus it runs proportionally faster, up to 4x (ELASTIC_MAX_SPEEDUP)")
+                          "resources.vcpus it runs faster (Amdahl's law with parallelFraction), up to 4x "
+                          "(ELASTIC_MAX_SPEEDUP)")
+    parallel_fraction: float = Field(1.0, gt=0, le=1, description="elastic jobs: the share of the work that "
+                                     "scales with vCPUs (Amdahl's law); 1 = linear")
 
     _norm_deadline = field_validator("deadline")(lambda v: _utc(v) if v else v)
 

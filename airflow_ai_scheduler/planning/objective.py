@@ -36,7 +36,7 @@ DEFAULT_RESTART_OVERHEAD_HOURS = 0.05
 DEFAULT_DURATION_CV = 0.1
 #: Ceiling on expected runtime inflation: beyond it a spot placement is treated as hopeless.
 MAX_RUNTIME_FACTOR = 50.0
-#: An elastic job runs at most this much faster on a bigger offer (linear in vCPUs up to it).
+#: An elastic job runs at most this much faster on a bigger offer (Amdahl's law in vCPUs up to it).
 ELASTIC_MAX_SPEEDUP = 4.0
 
 
@@ -69,11 +69,13 @@ def _expected_runtime(d: float, c: float, r: float, lam: float) -> float:
 
 def speedup(job: Job, offer: Offer) -> float:
     """How much faster than ``estimatedDurationHours`` the job's work runs on ``offer``: for an elastic job
-    offer.vcpus / resources.vcpus, capped at ELASTIC_MAX_SPEEDUP; 1 otherwise."""
+    Amdahl's law over k = offer.vcpus / resources.vcpus, 1 / ((1 − p) + p / k) with p = parallelFraction
+    (p = 1: k), capped at ELASTIC_MAX_SPEEDUP; 1 otherwise."""
     need = job.resources.vcpus
     if not job.elastic or need <= 0 or offer.vcpus <= need:
         return 1.0
-    return min(ELASTIC_MAX_SPEEDUP, offer.vcpus / need)
+    k, p = offer.vcpus / need, job.parallel_fraction
+    return min(ELASTIC_MAX_SPEEDUP, 1.0 / ((1.0 - p) + p / k))
 
 
 def work_hours(job: Job, offer: Offer) -> float:

@@ -43,6 +43,14 @@ def test_placement_is_json_and_round_trips_into_a_job():
     assert job.allowed_providers == ["aws"] and job.allowed_regions == ["us-east-1"] and job.elastic
 
 
+def test_elastic_share_reaches_the_job():
+    job = Job(job_id="t", estimated_duration_hours=1, **parse_hint(placement(elastic=0.9)).to_job_fields())
+    assert job.elastic and job.parallel_fraction == pytest.approx(0.9)
+    linear = Job(job_id="t", estimated_duration_hours=1, **parse_hint(placement(elastic=True)).to_job_fields())
+    assert linear.elastic and linear.parallel_fraction == 1.0
+    assert not parse_hint(placement(elastic=False)).to_job_fields()["elastic"]
+
+
 def test_absolute_deadline_is_stored_as_iso_utc():
     local = AT.astimezone(timezone(timedelta(hours=2)))
     cfg = placement(deadline=local, hard_deadline=True)
@@ -86,6 +94,8 @@ def test_base_defaults_are_extended_not_replaced():
     pytest.param({"duration": timedelta(0)}, "duration", id="zero-duration"),
     pytest.param({"checkpoint_interval": -1.0}, "checkpoint_interval", id="checkpoint-interval"),
     pytest.param({"duration_std": timedelta(hours=-1)}, "duration_std", id="duration-std"),
+    pytest.param({"elastic": 1.5}, "elastic", id="elastic-share"),
+    pytest.param({"elastic": "yes"}, "elastic", id="elastic-type"),
 ])
 def test_placement_names_the_bad_field(kwargs, field):
     with pytest.raises(InvalidHintError) as err:
@@ -100,6 +110,7 @@ def test_placement_names_the_bad_field(kwargs, field):
     pytest.param({"tiers": ["spot", 3]}, "tiers[1]", id="tier-type"),
     pytest.param({"gpus": 1}, "gpus", id="unknown-top-level"),
     pytest.param({"duration_seconds": -5}, "duration", id="stored-duration"),
+    pytest.param({"elastic": True, "parallel_fraction": 0}, "elastic", id="stored-parallel-fraction"),
 ])
 def test_parse_hint_names_dag_task_and_field(stored, field):
     with pytest.raises(InvalidHintError) as err:

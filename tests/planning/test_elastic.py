@@ -27,6 +27,18 @@ def test_runtime_scales_with_vcpus_up_to_the_cap_and_only_when_elastic():
     assert duration_sigma(el, 4.0, double) == pytest.approx(0.4)
 
 
+def test_a_parallel_fraction_below_one_follows_amdahls_law():
+    el = job("e", 8.0, resources=R4, elastic=True, parallel_fraction=0.9)
+    # 4x the vCPUs, 90 % parallel: 1 / (0.1 + 0.9 / 4) = 3.077x, not 4x
+    assert expected_runtime(el, offer("q", vcpus=16)) == pytest.approx(8.0 * (0.1 + 0.9 / 4))
+    # half parallel never reaches 2x, however many vCPUs
+    half = job("h", 8.0, resources=R4, elastic=True, parallel_fraction=0.5)
+    assert expected_runtime(half, offer("x", vcpus=4096)) > 4.0
+    # and with a big enough share the cap holds
+    assert expected_runtime(job("n", 8.0, resources=R4, elastic=True, parallel_fraction=0.999),
+                            offer("y", vcpus=4096)) == pytest.approx(8.0 / ELASTIC_MAX_SPEEDUP)
+
+
 def test_a_bigger_offer_is_not_pruned_for_an_elastic_job():
     # per hour 'big' costs more than 'small' and is no safer, so for a plain job it is never needed; an
     # elastic job finishes on it in a quarter of the time

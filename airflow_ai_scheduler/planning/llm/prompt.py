@@ -43,8 +43,10 @@ def candidate_sets(manifest: Manifest, offers: list[Offer], top_k: int) -> tuple
     key_to_set: dict[tuple[object, ...], int] = {}
     job_set: dict[str, int] = {}
     for job in topological_order(manifest.jobs):
-        # jobs share a set when they may use the same offers; ranked for one hour of this job's work
-        key = (tuple(o.offer_id for o in cands.for_job(job)), job.is_checkpointable)
+        # jobs share a set when they may use the same offers and an hour of their work costs the same on
+        # each (checkpointing; an elastic job's speed-up per offer); ranked for one hour of this job's work
+        elastic = (job.resources.vcpus, job.parallel_fraction) if job.elastic else None
+        key = (tuple(o.offer_id for o in cands.for_job(job)), job.is_checkpointable, elastic)
         idx = key_to_set.get(key)
         if idx is None:
             unit = per_hour(job)

@@ -41,6 +41,23 @@ def test_identical_jobs_share_one_candidate_set():
     assert text.count("| S0") == 50
 
 
+def test_an_elastic_job_gets_its_own_candidate_set_priced_with_its_speedup():
+    from airflow_ai_scheduler.models import Resources
+
+    r4 = Resources(vcpus=4, memory_gib=8)
+    offers = [offer("small", "on-demand", 1.0, vcpus=4), offer("big", "on-demand", 3.0, vcpus=16)]
+    m = manifest([job("plain", resources=r4), job("el", resources=r4, elastic=True),
+                  job("half", resources=r4, elastic=True, parallel_fraction=0.5)], offers)
+    text = build_prompt(m)
+    sets = {line.split(" | ")[0].strip('"'): line.rsplit("| ", 1)[1] for line in text.splitlines()
+            if line.startswith(('"plain"', '"el"', '"half"'))}
+    assert len(set(sets.values())) == 3
+    # the 'big' row of the linear elastic job's set: a quarter hour per hour of work, at 3 $/h
+    section = text.split(f"\n{sets['el']}:")[1].split("\nS")[0]
+    (big,) = [line for line in section.splitlines() if line.startswith('  "big"')]
+    assert big.split(" | ")[-2:] == ["0.25", "0.75"]
+
+
 def test_budget_shrinks_top_k_then_refuses():
     m = manifest([job(f"j{i}", 1 + i) for i in range(40)], _offers(8))
     full = build_prompt(m, top_k=5)
