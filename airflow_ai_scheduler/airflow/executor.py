@@ -280,6 +280,30 @@ class AiSchedulerExecutor(BaseExecutor):
         ``INSERT INTO log DEFAULT VALUES``, it fails on ``log.event NOT NULL`` and the events are lost."""
         self.planning.submit(_write_event, key, event, extra[:4000])
 
+    def revoke_task(self, *, ti: Any) -> None:
+        """Airflow's answer to a task stuck in QUEUED past ``[scheduler] task_queued_timeout`` (it then puts
+        the TI back to SCHEDULED, or fails it after ``num_stuck_in_queued_retries``): forget the task and take
+        it back from its fleet. Tasks held on purpose — for their plan or planned start, in a fleet's prefetch
+        buffer, or for a relaunch after a preemption — have their ``queued_dttm`` refreshed and never get
+        here; what does is a task that never started, e.g. a Celery message no worker consumes. As the
+        BaseExecutor contract asks: no state change, no event, never raises."""
+        key = ti.key
+        try:
+            self.queued_tasks.pop(key, None)
+            self._routes.pop(key, None)
+            self._first_seen.pop(key, None)
+            self._workloads.pop(key, None)
+            if self.preemption is not None:
+                self.preemption.pending.pop(key, None)
+            launch = self._launched.pop(key, None)
+            fleet = self.fleets.get(launch["fleet"]) if launch else None
+            if fleet is not None and hasattr(fleet, "revoke"):
+                fleet.revoke(key)
+            self.log.warning("%s was queued longer than task_queued_timeout%s: revoked", key,
+                             f" on fleet {launch['fleet']}" if launch else "")
+        except Exception:
+            self.log.exception("AiSchedulerExecutor: revoking %s failed; continuing", key)
+
     def _poll_fleets(self) -> None:
         try:
             from airflow_ai_scheduler.fleets.local import PREEMPTED
@@ -349,6 +373,9 @@ class AiSchedulerExecutor(BaseExecutor):
         for fleet in self.fleets.values():  # and those a fleet holds for its next free worker
             old += [w.ti.id for w, since in getattr(fleet, "waiting", list)()
                     if hasattr(w, "ti") and now - since > self.queued_timeout / 4]
+        if self.preemption is not None:  # and those waiting for a relaunch (the policy may wait for spot)
+            old += [r.workload.ti.id for r in list(self.preemption.pending.values())
+                    if hasattr(r.workload, "ti") and now - r.since > self.queued_timeout / 4]
         if old:
             self.planning.submit(_touch_queued, old)
         if self.history_writer is not None and self.history_writer.pending:

@@ -29,6 +29,7 @@ class Relaunch:
     requeued: Any = None  # Future of the DB reset
     previous_fleet: str | None = None
     next_decision: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=time.monotonic)  # put back to QUEUED then (kept fresh while it waits)
 
 
 class PreemptionHandler:

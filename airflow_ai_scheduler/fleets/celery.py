@@ -189,6 +189,11 @@ class _Tracked:
 _STOP = object()
 
 
+@dataclass(frozen=True)
+class _Revoke:
+    key: Any
+
+
 class CeleryFleet:
     """Workloads of one fleet on one Celery queue. ``submit``/``poll`` only touch in-process queues."""
 
@@ -255,6 +260,13 @@ class CeleryFleet:
         self.in_flight.add(key)
         self._inbox.put(_Tracked(key, None, task_id, "", published=True))
 
+    def revoke(self, key: Any) -> None:
+        """Take ``key`` back (the executor's ``revoke_task``, for a task stuck in QUEUED): no longer tracked
+        or reported, and its Celery task revoked, so a worker that receives the message later drops it.
+        As with CeleryExecutor, a revoke reaches only the workers alive when it is broadcast."""
+        self.in_flight.discard(key)
+        self._inbox.put(_Revoke(key))
+
     def poll(self) -> list[tuple[Any, Any, Any]]:
         out = []
         while True:
@@ -293,7 +305,9 @@ class CeleryFleet:
             if item is _STOP:
                 return
             try:
-                if item is not None:
+                if isinstance(item, _Revoke):
+                    self._take_back(item.key)
+                elif item is not None:
                     self._tracked[item.task_id] = item
                 self._publish_due()
                 if time.monotonic() >= next_poll:
@@ -303,6 +317,13 @@ class CeleryFleet:
                     self._check_concurrency()
             except Exception:  # a broker or backend hiccup must not end the thread
                 log.exception("fleet %s: Celery publish/poll failed; retrying", self.spec.name)
+
+    def _take_back(self, key: Any) -> None:
+        for t in [t for t in self._tracked.values() if t.key == key]:
+            del self._tracked[t.task_id]
+            if t.published:
+                self._revoke(t.task_id)
+            log.warning("fleet %s: %s revoked (Celery task %s)", self.spec.name, key, t.task_id)
 
     def _publish_due(self) -> None:
         now = time.monotonic()

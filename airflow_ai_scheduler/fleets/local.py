@@ -222,6 +222,18 @@ class LocalProcessFleet:
         except (ProcessLookupError, PermissionError) as exc:
             log.warning("fleet %s: could not kill worker %s of %s: %s", self.spec.name, pid, key, exc)
 
+    def revoke(self, key: Any) -> None:
+        """Take ``key`` back (the executor's ``revoke_task``): out of the prefetch buffer, or its worker
+        killed when one had it; reported by nobody."""
+        with self._lock:
+            held = len(self._waiting)
+            self._waiting = deque((w, since) for w, since in self._waiting if w.key != key)
+            dispatched = len(self._waiting) == held and key in self._dispatched
+        if dispatched:
+            self.preempt(key)  # kills its worker when it started; the replacement takes the next one
+        else:
+            self._forget(key)
+
     def _replace_dead_workers(self) -> None:
         alive = [p for p in self.workers if p.is_alive()]
         if len(alive) < len(self.workers) and self.inbox is not None:

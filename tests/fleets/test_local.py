@@ -88,3 +88,34 @@ def test_a_fleet_holds_prefetched_workloads_and_refills_a_worker_as_soon_as_a_ta
     assert fleet.inbox.get_nowait() == W("c", "fresh") and [w.key for w, _ in fleet.waiting()] == ["d"]
     assert fleet.poll() == [("a", "success", None)] and fleet.free_slots() == 1
 
+
+
+def test_a_revoked_workload_leaves_the_buffer_and_a_started_one_loses_its_worker():
+    import queue
+    from collections import namedtuple
+
+    from airflow_ai_scheduler.fleets.base import parse_fleets
+    from airflow_ai_scheduler.fleets.local import STARTED, LocalProcessFleet
+
+    W = namedtuple("W", "key token")
+    (spec,) = parse_fleets([{"name": "f", "provider": "aws", "region": "us-east-1",
+                             "instance_type": "m6i.xlarge", "tier": "on-demand", "slots": 1}])
+    fleet = LocalProcessFleet(spec)
+    fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker()]
+    fleet.submit(W("a", "t"))
+    fleet.submit(W("b", "t"))
+    assert [w.key for w, _ in fleet.waiting()] == ["b"] and fleet.free_slots() == 0
+    fleet.revoke("b")  # still in the prefetch buffer: it just leaves
+    assert fleet.waiting() == [] and fleet.free_slots() == 1
+    # a started in a worker (a real process group here, as a worker's): revoking it kills that group
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        fleet.outbox = _Outbox([("a", STARTED, child.pid)])
+        fleet._read()
+        assert fleet.poll() == []
+        fleet.revoke("a")
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        assert fleet.free_slots() == 2 and fleet.poll() == []  # nobody reports a revoked task
+    finally:
+        if child.poll() is None:
+            child.kill()

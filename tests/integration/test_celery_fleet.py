@@ -8,6 +8,7 @@ starts both servers and sets it).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -148,6 +149,33 @@ def test_fleet_adopts_a_task_a_previous_scheduler_published(fleet):
     assert fleet.free_slots() == 2
 
 
+def test_a_revoked_task_is_untracked_its_slot_freed_and_the_revoke_broadcast(fleet, redis_url):
+    import redis
+
+    # what the executor does when Airflow finds a task stuck in QUEUED (no worker consumes the queue)
+    fleet.submit(Workload("stuck"))
+    (queued,) = _until(fleet, 1)
+    tid = queued[2]
+    assert queued[0] == "stuck" and str(queued[1]) == "queued" and fleet.free_slots() == 1
+    pubsub = redis.Redis.from_url(redis_url).pubsub()
+    pubsub.psubscribe("*pidbox*")  # Celery's remote-control broadcasts (kombu fanout over Redis pub/sub)
+    fleet.revoke("stuck")
+    assert fleet.free_slots() == 2
+    broadcast, deadline = [], time.monotonic() + 10
+    while not broadcast and time.monotonic() < deadline:
+        m = pubsub.get_message(timeout=0.5)
+        if m and m["type"] == "pmessage":
+            body = json.loads(base64.b64decode(json.loads(m["data"])["body"]))
+            if body["method"] == "revoke" and body["arguments"]["task_id"] == tid:
+                broadcast.append(body)
+    pubsub.close()
+    assert broadcast, "no revoke broadcast for the stuck task"
+    # a worker that ran it anyway (it took the message before the revoke): nobody reports it any more
+    fleet._app.backend.store_result(tid, None, "SUCCESS")
+    time.sleep(1.0)
+    assert fleet.poll() == []
+
+
 # -- a real deployment with a real worker -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -155,14 +183,20 @@ def celery_airflow(redis_url):
     queue = f"spot-q-{uuid.uuid4().hex[:8]}"  # the Redis server is shared: a queue of our own
     spot = {**BASE, "name": "celery-spot", "tier": "spot", "slots": 2, "backend": "celery",
             "options": {"queue": queue, "poll_interval_seconds": 0.5}}
-    fleets = [{**BASE, "name": "local-on-demand", "tier": "on-demand", "slots": 2}, spot]
+    # no worker consumes this one's queue: it_stuck's task waits there until task_queued_timeout
+    nowhere = {**BASE, "region": "us-west-2", "name": "celery-nowhere", "tier": "on-demand", "slots": 1,
+               "backend": "celery", "options": {"queue": f"nowhere-q-{uuid.uuid4().hex[:8]}"}}
+    fleets = [{**BASE, "name": "local-on-demand", "tier": "on-demand", "slots": 2}, spot, nowhere]
     config = {"ai_scheduler.fleets": json.dumps(fleets), "ai_scheduler.planner": "greedy",
               "ai_scheduler.plan_wait_seconds": "1",
               "celery.broker_url": redis_url, "celery.result_backend": redis_url,
               # a killed scheduler's tasks are orphans after 15 s, checked for every 5 s (defaults 30 s, 300 s)
-              "scheduler.scheduler_health_check_threshold": "15", "scheduler.orphaned_tasks_check_interval": "5"}
+              "scheduler.scheduler_health_check_threshold": "15", "scheduler.orphaned_tasks_check_interval": "5",
+              # a task queued 20 s (checked every 3 s) is stuck: revoked from the executor and failed at once
+              "scheduler.task_queued_timeout": "20", "scheduler.task_queued_timeout_check_interval": "3",
+              "scheduler.num_stuck_in_queued_retries": "0"}
     try:
-        with LocalDeployment(dags=[DAGS / "it_celery.py"], config=config, keep=bool(os.environ.get("KEEP_AIRFLOW_HOME"))) as af:
+        with LocalDeployment(dags=[DAGS / "it_celery.py", DAGS / "it_stuck.py"], config=config, keep=bool(os.environ.get("KEEP_AIRFLOW_HOME"))) as af:
             # exactly what docs/executor.md tells a platform team to run on the spot machines
             spec = FleetSpec.model_validate(spot)
             cmd = worker_command(spec, concurrency=2)
@@ -174,6 +208,7 @@ def celery_airflow(redis_url):
                 af.kill("celery-worker")  # SIGKILL to its process group: a warm shutdown would wait for tasks
     finally:
         _forget_queue(redis_url, queue)
+        _forget_queue(redis_url, nowhere["options"]["queue"])
 
 
 def _history(af: LocalDeployment, dag_id: str, run_id: str, want: Any, timeout: float = 30) -> list[dict]:
@@ -222,6 +257,21 @@ def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
     assert by_task["on_spot"]["price_per_hour_at_launch"] < by_task["on_demand"]["price_per_hour_at_launch"]
     (ti,) = [t for t in af.task_instances("it_celery", run_id) if t["task_id"] == "on_spot"]
     assert ti["try_number"] == 1
+
+
+def test_a_task_no_worker_takes_is_revoked_when_stuck_in_queued_and_fails(celery_airflow):
+    af = celery_airflow
+    af.wait_dag("it_stuck")
+    run_id = af.trigger("it_stuck")
+    assert af.wait_run("it_stuck", run_id, timeout=120) == "failed"
+    (ti,) = af.task_instances("it_stuck", run_id)
+    assert ti["state"] == "failed" and ti["try_number"] == 1
+    log = af.logs("scheduler")
+    # Airflow's stuck-in-queued handling reached the executor (a NotImplementedError would leave it QUEUED)
+    assert "queued longer than task_queued_timeout on fleet celery-nowhere: revoked" in log
+    assert "revoked (Celery task ai-scheduler/celery-nowhere/" in log
+    q = urllib.parse.urlencode({"dag_id": "it_stuck", "run_id": run_id, "event": "stuck in queued tries exceeded"})
+    assert af.api("GET", f"/api/v2/eventLogs?{q}")["total_entries"] == 1
 
 
 def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(celery_airflow, tmp_path):

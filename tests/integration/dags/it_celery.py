@@ -1,5 +1,5 @@
 """Integration DAG for the celery fleet: a spot-only task (the only spot fleet is a Celery queue) and an
-on-demand one (a local pool). Each reports where it ran: fleet env, host, pid and its process ancestors.
+on-demand one (a local pool); both in us-east-1 (the fleet in us-west-2 has no worker: it_stuck's). Each reports where it ran: fleet env, host, pid and its process ancestors.
 
 With ``conf["hold_file"]`` the spot task writes its pids there on its first launch and waits, so the test
 can kill the Celery pool process running it (a lost worker); the relaunch finds the file and returns.
@@ -35,7 +35,7 @@ def where() -> dict:
 
 @dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def it_celery():
-    @task(executor_config=placement(duration=timedelta(minutes=5), tiers=("spot",)))
+    @task(executor_config=placement(duration=timedelta(minutes=5), tiers=("spot",), regions=("us-east-1",)))
     def on_spot() -> dict:
         conf = get_current_context()["dag_run"].conf or {}
         hold, gate = conf.get("hold_file"), conf.get("gate_file")
@@ -50,7 +50,7 @@ def it_celery():
             time.sleep(120)  # the test kills this try's worker process long before
         return where()
 
-    @task(executor_config=placement(duration=timedelta(minutes=5), tiers=("on-demand",)))
+    @task(executor_config=placement(duration=timedelta(minutes=5), tiers=("on-demand",), regions=("us-east-1",)))
     def on_demand(_: dict) -> dict:
         return where()
 
