@@ -111,6 +111,8 @@ class AiSchedulerExecutor(BaseExecutor):
         for fleet in self.fleets.values():
             if hasattr(fleet, "mint"):
                 fleet.mint = self._mint
+            if hasattr(fleet, "record_id"):
+                fleet.record_id = _store_external_id
             fleet.start()
 
         self.default_fleet = next((s.name for s in specs if s.tier == "on-demand"), specs[0].name)
@@ -437,6 +439,17 @@ def _rebuild_workload(key: Any, generator: Any) -> Any:
             TaskInstance.dag_id == key.dag_id, TaskInstance.task_id == key.task_id,
             TaskInstance.run_id == key.run_id, TaskInstance.map_index == key.map_index))
         return None if ti is None else workloads.ExecuteTask.make(ti, generator=generator)
+
+
+def _store_external_id(workload: Any, task_id: str) -> None:
+    """(a fleet's thread, before it publishes) The TI's ``external_executor_id``, so that a scheduler that
+    dies right after the publish leaves a task its successor adopts rather than one it resets and runs twice."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import update
+
+    with _session_scope() as session:
+        session.execute(update(TaskInstance).where(TaskInstance.id == workload.ti.id)
+                        .values(external_executor_id=task_id).execution_options(synchronize_session=False))
 
 
 def _write_event(key: Any, event: str, extra: str) -> None:

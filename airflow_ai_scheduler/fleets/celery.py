@@ -172,6 +172,7 @@ class _Tracked:
     next_attempt: float = 0.0
     published: bool = False
     started: bool = False
+    id_recorded: bool = False
     hostname: str | None = None
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -212,6 +213,8 @@ class CeleryFleet:
         self._last_ping = 0.0
         self._next_check = 0.0
         self.concurrency: dict[str, int] | None = None  # worker → max-concurrency, at the last check
+        # (workload, Celery task id) -> None, called before the publish: the executor stores the id on the TI
+        self.record_id: Any = None
 
     # -- the executor's calls (scheduler loop) -----------------------------------------------------
     def start(self) -> None:
@@ -328,6 +331,13 @@ class CeleryFleet:
     def _publish_due(self) -> None:
         now = time.monotonic()
         for t in [t for t in self._tracked.values() if not t.published and t.next_attempt <= now]:
+            if self.record_id is not None and t.workload is not None and not t.id_recorded:
+                t.id_recorded = True  # once: a failure leaves only the (one-loop) window this closes
+                try:
+                    self.record_id(t.workload, t.task_id)
+                except Exception as exc:
+                    log.warning("fleet %s: could not store Celery task id %s on %s before publishing: %s",
+                                self.spec.name, t.task_id, t.key, exc)
             try:
                 self._app.tasks[CELERY_TASK].apply_async(args=(t.payload,), queue=self.queue, task_id=t.task_id)
                 t.published, t.last_seen = True, time.monotonic()

@@ -149,6 +149,27 @@ def test_fleet_adopts_a_task_a_previous_scheduler_published(fleet):
     assert fleet.free_slots() == 2
 
 
+def test_the_task_id_is_stored_before_the_message_is_published_and_a_failure_does_not_stop_it(fleet, redis_url):
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    seen = []
+
+    def record_id(workload, task_id):  # the executor stores it on the TI here
+        seen.append((workload.key, task_id, r.llen(fleet.queue)))
+        if workload.key == "db-down":
+            raise RuntimeError("database is down")
+
+    fleet.record_id = record_id
+    fleet.submit(Workload("first"))
+    fleet.submit(Workload("db-down"))
+    got = {key: info for key, state, info in _until(fleet, 2)}
+    # each id was handed over while its message was not yet in the queue, and it is the id published
+    assert [(k, tid) for k, tid, _ in seen] == [("first", got["first"]), ("db-down", got["db-down"])]
+    assert seen[0][2] == 0 and seen[1][2] <= 1
+    assert r.llen(fleet.queue) == 2  # the failed store did not keep db-down from being published
+
+
 def test_a_revoked_task_is_untracked_its_slot_freed_and_the_revoke_broadcast(fleet, redis_url):
     import redis
 
