@@ -120,7 +120,8 @@ class CandidateIndex:
         cands = self._cache.get(key)
         if cands is None:
             fitting = [o for o in self.offers if fit_problem(job, o) is None]
-            cands = prune_dominated(fitting, bool(key[-2]), job.elastic) if self.prune else fitting
+            *_, location_matters, elastic = key
+            cands = prune_dominated(fitting, bool(location_matters), bool(elastic)) if self.prune else fitting
             self._cache[key] = cands
         return cands
 

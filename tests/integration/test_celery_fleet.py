@@ -217,7 +217,7 @@ def celery_airflow(redis_url):
               "scheduler.task_queued_timeout": "20", "scheduler.task_queued_timeout_check_interval": "3",
               "scheduler.num_stuck_in_queued_retries": "0"}
     try:
-        with LocalDeployment(dags=[DAGS / "it_celery.py", DAGS / "it_stuck.py"], config=config, keep=bool(os.environ.get("KEEP_AIRFLOW_HOME"))) as af:
+        with LocalDeployment(dags=[DAGS / "it_celery.py", DAGS / "it_stuck.py"], config=config) as af:
             # exactly what docs/executor.md tells a platform team to run on the spot machines
             spec = FleetSpec.model_validate(spot)
             cmd = worker_command(spec, concurrency=2)
