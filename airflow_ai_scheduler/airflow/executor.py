@@ -68,6 +68,7 @@ class AiSchedulerExecutor(BaseExecutor):
         self._operator_runs: set[tuple[str, str]] = set()  # runs planned by a PlanPlacementOperator
         self._workloads: dict[Any, Any] = {}  # running task workloads, kept for relaunch after preemption
         self.preemption: Any = None
+        self.orphans: Any = None  # records the tries of a dead scheduler (airflow.orphans)
 
     # -- configuration ------------------------------------------------------------------------------
     def _opt(self, key: str) -> str:
@@ -134,6 +135,9 @@ class AiSchedulerExecutor(BaseExecutor):
             from airflow_ai_scheduler.history.store import ResilientHistoryWriter
 
             self.history_writer = ResilientHistoryWriter(self.history)
+            from airflow_ai_scheduler.airflow.orphans import OrphanRecorder
+
+            self.orphans = OrphanRecorder.for_executor(self, _session_scope)
         self.planning = PlanningService(self.offers, settings, session_scope=_session_scope, store=self.history)
         from airflow_ai_scheduler.airflow.preemption import PreemptionHandler
         from airflow_ai_scheduler.recovery import get_policy
@@ -271,6 +275,8 @@ class AiSchedulerExecutor(BaseExecutor):
                                    "price": self._price_now(name), "planner_task": _is_planner_task(ti),
                                    "adopted": True}
             self.log.info("adopted %s on fleet %s (Celery task %s)", key, name, ti.external_executor_id)
+        if self.orphans is not None:  # Airflow resets these: their tries get a 'reset' history row
+            self.orphans.reset(not_adopted)
         return not_adopted
 
     def record_event(self, key: Any, event: str, extra: str) -> None:
@@ -380,6 +386,8 @@ class AiSchedulerExecutor(BaseExecutor):
                     if hasattr(r.workload, "ti") and now - r.since > self.queued_timeout / 4]
         if old:
             self.planning.submit(_touch_queued, old)
+        if self.orphans is not None:
+            self.orphans.tick(self.planning.submit)
         if self.history_writer is not None and self.history_writer.pending:
             self.planning.submit(self.history_writer.flush)  # rows kept while the database was down
         for run, since in list(self._failed_runs.items()):

@@ -1,4 +1,8 @@
-"""One history row per finished task try, written on the planner thread (never in the scheduler loop).
+"""One history row per task try, written on the planner thread (never in the scheduler loop).
+
+The row's outcome is the try's honest one (:mod:`airflow_ai_scheduler.history.outcomes`): a skipped task
+is ``skipped``; a deferral, a sensor's reschedule or a wait for human input leave the try's row open and
+the rest of the try is added to it when it resumes.
 
 The runtime comes from the task instance's own start/end dates (what the task runner reported), the price
 from the moment of launch (never today's catalog: SkyPilot #2780), the planned numbers from the run's plan.
@@ -7,25 +11,36 @@ from the moment of launch (never today's catalog: SkyPilot #2780), the planned n
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from airflow_ai_scheduler.airflow.manifest import job_id_for
+from airflow_ai_scheduler.history import outcomes
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {"success": "success", "failed": "failed", "up_for_retry": "failed", "upstream_failed": "upstream_failed",
-            "preempted": "preempted"}
+#: re-reads of a task instance whose workload ended while Airflow still calls it running (the task
+#: runner died without reporting: the scheduler settles it from the executor's event within a loop)
+SETTLE_READS = 3
+SETTLE_PAUSE_SECONDS = 1.0
 
 
 def _ti_facts(key: Any, session_scope: Any) -> dict[str, Any]:
-    from airflow.models.taskinstance import TaskInstance
+    """The task instance's state, dates and host *for this try*: from the task instance while it is on
+    this try, else from Airflow's record of the try (``task_instance_history``: cleared or reset since)."""
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.models.taskinstancehistory import TaskInstanceHistory as TIH
     from sqlalchemy import select
 
     with session_scope() as session:
-        row = session.execute(select(TaskInstance.state, TaskInstance.start_date, TaskInstance.end_date,
-                                     TaskInstance.hostname).where(
-            TaskInstance.dag_id == key.dag_id, TaskInstance.task_id == key.task_id,
-            TaskInstance.run_id == key.run_id, TaskInstance.map_index == key.map_index)).first()
+        row = session.execute(select(TI.state, TI.start_date, TI.end_date, TI.hostname, TI.try_number).where(
+            TI.dag_id == key.dag_id, TI.task_id == key.task_id, TI.run_id == key.run_id,
+            TI.map_index == key.map_index)).first()
+        if row is not None and row[4] is not None and row[4] != key.try_number:
+            row = session.execute(select(TIH.state, TIH.start_date, TIH.end_date, TIH.hostname,
+                                         TIH.try_number).where(
+                TIH.dag_id == key.dag_id, TIH.task_id == key.task_id, TIH.run_id == key.run_id,
+                TIH.map_index == key.map_index, TIH.try_number == key.try_number)).first()
     if row is None:
         return {}
     state = row[0].value if hasattr(row[0], "value") else row[0]
@@ -34,15 +49,19 @@ def _ti_facts(key: Any, session_scope: Any) -> dict[str, Any]:
 
 def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement: Any, fleet_spec: Any) -> dict[str, Any]:
     """The history row's fields (pure: tested without a database)."""
-    if launch.get("outcome") == "preempted":  # the task instance's dates belong to the whole try
+    if launch.get("outcome") == outcomes.PREEMPTED:  # the task instance's dates belong to the whole try
         start, end = launch["start"], launch["end"]
     else:
         start = facts.get("start") or launch["start"]
         end = facts.get("end") or launch["end"]
         if facts.get("start") and launch["start"] > facts["start"]:
-            start = launch["start"]  # a relaunch after a preemption: only this attempt's time
+            # a relaunch after a preemption, a resume after a deferral, the next poke: this segment only
+            start = launch["start"]
+        if end < start:  # the task instance's end is an earlier segment's
+            end = launch["end"]
     runtime = max(0.0, (end - start).total_seconds())
-    outcome = launch.get("outcome") or OUTCOMES.get(str(facts.get("state")), "failed")
+    outcome = launch.get("outcome") or outcomes.for_state(facts.get("state"),
+                                                          launch.get("executor_state") == "failed")
     price = float(launch.get("price") or 0.0)
     return {
         "dag_id": key.dag_id, "task_id": key.task_id, "run_id": key.run_id, "map_index": key.map_index,
@@ -58,15 +77,29 @@ def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement
     }
 
 
+def settled_facts(key: Any, session_scope: Any, reads: int = SETTLE_READS,
+                  pause: float = SETTLE_PAUSE_SECONDS) -> dict[str, Any]:
+    """The try's facts once Airflow has settled its state (a few re-reads at most)."""
+    facts: dict[str, Any] = {}
+    for i in range(max(1, reads)):
+        try:
+            facts = _ti_facts(key, session_scope)
+        except Exception as exc:  # the metadata DB hiccupped: record what the executor saw
+            log.warning("could not read task instance %s for history: %s", key, exc)
+            return {}
+        if facts.get("state") not in outcomes.UNSETTLED or i == reads - 1:
+            break
+        time.sleep(pause)
+    return facts
+
+
 def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], session_scope: Any,
                fleet_specs: dict[str, Any] | None = None) -> str:
-    """Write the try's row; returns its outcome (a task that failed reports success to the executor: its
-    workload ran; the task instance's state says what the task did)."""
-    try:
-        facts = _ti_facts(key, session_scope)
-    except Exception as exc:  # the metadata DB hiccupped: record what the executor saw
-        log.warning("could not read task instance %s for history: %s", key, exc)
-        facts = {}
+    """Write the try's row (or add this segment to the try's open row); returns the task instance's state
+    as read — ``"failed"`` when the run may now have upstream_failed tasks to sweep (a task that failed
+    reports success to the executor: its workload ran; the task instance's state says what the task did).
+    """
+    facts = settled_facts(key, session_scope, reads=1 if launch.get("outcome") else SETTLE_READS)
     rp = planning.get(key.dag_id, key.run_id) if planning is not None else None
     placement = None
     if rp is not None:
@@ -74,7 +107,9 @@ def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], sess
     spec = (fleet_specs or {}).get(launch.get("fleet"))
     row = build_try(key, launch, facts, placement, spec)
     store.record(row)
-    return str(row["outcome"])
+    if not launch.get("outcome") and facts.get("state") in outcomes.UNSETTLED:
+        return "failed"  # the task runner died unheard: the scheduler fails the task instance next
+    return str(facts.get("state") or row["outcome"])
 
 
 def build_not_run(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int, placement: Any,

@@ -66,7 +66,9 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
         busy.set()
         outbox.put((workload.key, STARTED, os.getpid()))
         if getattr(workload, "running_state", None) is not None:
-            outbox.put((workload.key, workload.running_state, None))
+            # Airflow stores it as the TI's external_executor_id: after a scheduler dies, its successor
+            # reads the fleet from it (fleets.celery.fleet_of) to record the try (airflow.orphans)
+            outbox.put((workload.key, workload.running_state, local_id(fleet)))
         try:
             BaseExecutor.run_workload(workload, server=server, subprocess_logs_to_stdout=True,
                                       proctitle=f"airflow worker -- ai-scheduler fleet {fleet}: {workload.display_name}")
@@ -77,6 +79,11 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
         busy.clear()
         if os.getppid() != parent:
             return  # the scheduler is gone: nobody will read the outbox or send more work
+
+
+def local_id(fleet: str) -> str:
+    """The id a local fleet's worker reports for the task it runs (the prefix of fleets.celery.fleet_of)."""
+    return f"ai-scheduler/{fleet}/local-{os.getpid()}"
 
 
 def _watch_parent(parent: int, busy: threading.Event, interval: float = 1.0) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from airflow_ai_scheduler.history import outcomes
 from airflow_ai_scheduler.history.estimates import mean_std
 from airflow_ai_scheduler.history.tables import llm_exchange, placement, plan, task_history
 from airflow_ai_scheduler.models import Manifest, Plan
@@ -82,9 +83,25 @@ class HistoryStore:
 
     # -- task history -------------------------------------------------------------------------------
     def record(self, row: Mapping[str, Any]) -> None:
-        """One finished try (or preempted attempt). Raises on a database error: see ResilientHistoryWriter."""
+        """One finished try (or preempted attempt). Raises on a database error: see ResilientHistoryWriter.
+
+        A try that is still open (deferred, between two pokes, awaiting input: :mod:`.outcomes`) has one
+        row; the next segment of the same try is added to it (fleet time and cost summed, end and outcome
+        the segment's) instead of a second row. A preempted attempt always gets a row of its own."""
+        now = datetime.now(timezone.utc)
         with self.session_scope() as s:
-            s.execute(insert(task_history).values(**{**row, "recorded_at": datetime.now(timezone.utc)}))
+            open_row = None
+            if row.get("outcome") != outcomes.PREEMPTED:
+                t = task_history.c
+                open_row = s.execute(select(task_history).where(
+                    t.dag_id == row["dag_id"], t.task_id == row["task_id"], t.run_id == row["run_id"],
+                    t.map_index == row.get("map_index", -1), t.try_number == row["try_number"],
+                    t.outcome.in_(sorted(outcomes.OPEN))).order_by(t.id.desc()).limit(1)).mappings().first()
+            if open_row is None:
+                s.execute(insert(task_history).values(**{**row, "recorded_at": now}))
+                return
+            s.execute(update(task_history).where(task_history.c.id == open_row["id"])
+                      .values(**merge_segment(open_row, row), recorded_at=now))
 
     def history(self, dag_id: str, task_id: str | None = None, run_id: str | None = None,
                 limit: int = 50) -> list[dict[str, Any]]:
@@ -174,6 +191,18 @@ class HistoryStore:
         with self.session_scope() as s:
             s.execute(delete(task_history).where(task_history.c.dag_id == dag_id, task_history.c.run_id == run_id))
             s.execute(delete(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id))
+
+
+def merge_segment(open_row: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The open row of a try with its next segment added (pure)."""
+    merged = {k: v for k, v in row.items() if k not in ("actual_start", "planned_start", "planned_end",
+                                                         "planned_cost")}
+    merged["actual_start"] = open_row["actual_start"] or row.get("actual_start")
+    merged["runtime_seconds"] = float(open_row["runtime_seconds"] or 0.0) + float(row.get("runtime_seconds") or 0.0)
+    merged["actual_cost"] = round(float(open_row["actual_cost"] or 0.0) + float(row.get("actual_cost") or 0.0), 8)
+    for k in ("planned_start", "planned_end", "planned_cost"):
+        merged[k] = open_row[k] if open_row[k] is not None else row.get(k)
+    return merged
 
 
 class ResilientHistoryWriter:
