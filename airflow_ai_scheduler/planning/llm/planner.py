@@ -3,7 +3,8 @@
 The final plan always passes :func:`validate`: a usable answer is accepted as is when valid; otherwise its
 valid placements are kept as fixed values and the rest given to CP-SAT as hints (then everything as hints,
 then a plain CP-SAT plan). Whole-answer failures (timeout, HTTP error, invalid output, unknown or missing
-jobs) fall back to CP-SAT at once. ``last_exchange`` records what happened, without secrets.
+jobs) fall back to CP-SAT at once. ``last_exchange`` records what happened, without secrets: the prompt is
+redacted *before* it is sent, so the stored prompt is the text the model received and its hash matches.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from airflow_ai_scheduler.models import Manifest, Offer, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import fit_problem
 from airflow_ai_scheduler.planning.greedy import build_plan
-from airflow_ai_scheduler.planning.llm.audit import known_secrets, prompt_hash, scrub, scrubbed, secrets_of
+from airflow_ai_scheduler.planning.llm.audit import (
+    known_secrets,
+    prompt_hash,
+    redact,
+    scrub,
+    scrubbed,
+    secrets_of,
+)
 from airflow_ai_scheduler.planning.llm.client import DEFAULT_MODEL, call_model, model_name, resolve_model
 from airflow_ai_scheduler.planning.llm.prompt import build_prompt
 from airflow_ai_scheduler.planning.llm.schema import (
@@ -65,10 +73,11 @@ class LLMPlanner:
         self._why = {}
         ex = LLMExchange(prompt_hash="", prompt="", model=model_name(self.model or self.conn_id or DEFAULT_MODEL))
         try:
-            ex.prompt = self.prompt(manifest, offers)
-            ex.prompt_hash = prompt_hash(ex.prompt)
+            text = self.prompt(manifest, offers)
+            self._sent(ex, text)  # stored as it would have gone, should the model not be built
             model = self._model()
             self._secrets = known_secrets(secrets_of(model))
+            self._sent(ex, text)  # redacted of the connection's key too: what is sent, stored and hashed
             ex.model = model_name(model)
             res = call_model(model, ex.prompt, timeout_seconds=self.timeout, retries=self.retries,
                              backoff_seconds=self.backoff)
@@ -86,6 +95,10 @@ class LLMPlanner:
             ex.repair = RepairSummary(kept=sorted(choices))
             return self._done(plan, ex, "accepted", watch)
         return self._repair(manifest, offers, ex, choices, unusable, plan, watch)
+
+    def _sent(self, ex: LLMExchange, text: str) -> None:
+        ex.prompt = redact(text, self._secrets, keywords=False)
+        ex.prompt_hash = prompt_hash(ex.prompt)
 
     def _repair(self, manifest: Manifest, offers: list[Offer], ex: LLMExchange, choices: dict[str, Choice],
                 unusable: dict[str, str], plan: Plan, watch: Stopwatch) -> Plan:

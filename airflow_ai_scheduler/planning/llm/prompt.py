@@ -2,7 +2,9 @@
 
 Sections: role and goal, weights, now, jobs in topological order, candidate offers, history, constraints,
 response format. Task names and docs come from DAG authors and are *data*: they are JSON-encoded inside a
-delimited block, and the model is told that nothing in that block is an instruction.
+delimited block, and the model is told that nothing in that block is an instruction. Every quoted string
+has ``<`` and ``>`` escaped, so no doc can end the block early; docs are redacted of secrets
+(:func:`~.audit.redact`) before they are cut to ``DOC_CHARS``. Task docs are sent to the model.
 
 Compression for large DAGs: jobs that may use the same offers (identical mapped tasks, same resources and
 restrictions) share one candidate table (a "set") priced per hour of work; each set keeps its top-k offers
@@ -20,6 +22,7 @@ from airflow_ai_scheduler.exceptions import LLMPlannerError
 from airflow_ai_scheduler.models import Job, Manifest, Offer, topological_order
 from airflow_ai_scheduler.planning.base import resolve_offers
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
+from airflow_ai_scheduler.planning.llm.audit import redact
 from airflow_ai_scheduler.planning.llm.schema import PlanningHistory
 from airflow_ai_scheduler.planning.objective import Scorer
 
@@ -28,7 +31,9 @@ DOC_CHARS = 300  # per job; docs are context, not the plan
 
 
 def _q(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
+    """A JSON string literal that cannot close the DATA block: ``<`` and ``>`` are escaped as \\u003c and
+    \\u003e (valid JSON, the same string), so no name or doc can contain the ``<<<END DATA>>>`` marker."""
+    return json.dumps(s, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _iso(manifest: Manifest, job: Job) -> str:
@@ -115,7 +120,9 @@ def _render(manifest: Manifest, offers: list[Offer], history: PlanningHistory | 
         budget = f"{job.budget_usd:g}" if job.budget_usd is not None else "-"
         out.append(f"{_q(job.job_id)} | {job.estimated_duration_hours:g}{std} | {job.priority} | {dl} | "
                    f"{'yes' if job.is_checkpointable else 'no'} | {data} | {budget} | {deps} | S{job_set[job.job_id]}")
-    doc_lines = [f"{_q(j.job_id)}: {_q(docs[j.job_id][:DOC_CHARS])}" for j in manifest.jobs if docs.get(j.job_id)]
+    # redacted before they are cut to DOC_CHARS (a cut secret no longer has its shape)
+    doc_lines = [f"{_q(j.job_id)}: {_q(redact(docs[j.job_id])[:DOC_CHARS])}" for j in manifest.jobs
+                 if docs.get(j.job_id)]
     if doc_lines:
         out += ["", "Job docs (data):", *doc_lines]
     out.append("<<<END DATA>>>")
@@ -150,5 +157,5 @@ def _history(manifest: Manifest, history: PlanningHistory | None) -> list[str]:
     out.append("Recent spot interruptions per pool:")
     out += [f"  {_q(p)}: {n}" for p, n in sorted(history.pool_interruptions.items())]
     out.append("Recent runs, planned vs actual cost USD:")
-    out += [f"  {_q(r.run_id)}: {r.planned_usd:.4g} vs {r.actual_usd:.4g}" for r in history.recent_runs[-10:]]
+    out += [f"  {_q(redact(r.run_id))}: {r.planned_usd:.4g} vs {r.actual_usd:.4g}" for r in history.recent_runs[-10:]]
     return out
