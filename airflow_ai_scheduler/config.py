@@ -27,4 +27,6 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "preemption_retries": "3",
     "max_hold_seconds": "300",
     "checkpoint_dir": "",
+    "approval_timeout_minutes": "",
+    "approval_on_timeout": "reject",
 }

@@ -111,6 +111,19 @@ def get_provider_info() -> dict:
                                        "price window) before it is released anyway.",
                         "version_added": "0.1.0", "type": "float", "example": "3600", "default": "300",
                     },
+                    "approval_timeout_minutes": {
+                        "description": "For DAGs that ask for plan approval (param ai_scheduler_require_approval): "
+                                       "how long a run's plan waits for a person before approval_on_timeout "
+                                       "decides. Empty: wait until someone decides. A DAG's param "
+                                       "ai_scheduler_approval_timeout_minutes overrides it.",
+                        "version_added": "0.1.0", "type": "float", "example": "60", "default": "",
+                    },
+                    "approval_on_timeout": {
+                        "description": "What a plan approval that timed out decides: reject (the run fails with "
+                                       "the reason) or approve. A DAG's param ai_scheduler_approval_on_timeout "
+                                       "overrides it.",
+                        "version_added": "0.1.0", "type": "string", "example": "approve", "default": "reject",
+                    },
                     "checkpoint_dir": {
                         "description": "Where Checkpoint blobs go: a local folder or an object-storage URL "
                                        "(s3://bucket/prefix). Empty: $AIRFLOW_HOME/ai_scheduler/checkpoints.",

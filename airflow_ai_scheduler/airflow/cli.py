@@ -16,8 +16,10 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
     dag_id = Arg(("dag_id",), help="the DAG id")
     run_id = Arg(("run_id",), help="the DAG run id")
     task_id = Arg(("task_id",), nargs="?", help="a task id (default: every task)")
-    as_json = Arg(("--json",), action="store_true", help="print JSON")
-    limit = Arg(("--limit",), type=int, default=50, help="most recent rows")
+    as_json = Arg(("--json",), action="store_true", help="same as --output json (kept for scripts)")
+    output = Arg(("-o", "--output"), metavar="(table, json, yaml, plain)", choices=("table", "json", "yaml", "plain"),
+                 default="table", help="Output format. Allowed values: json, yaml, plain, table (default: table)")
+    limit = Arg(("--limit",), type=_positive_int, default=50, help="most recent rows (1..100000)")
     check = Arg(("--check",), action="store_true",
                 help="ask each Celery fleet's queue which workers serve it and compare their concurrency with slots")
     worker_command = Arg(("--worker-command",), metavar="FLEET",
@@ -29,16 +31,28 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
         help="Cost-aware planning: plans, costs and fleets of airflow-ai-scheduler",
         subcommands=[
             ActionCommand(name="plan", help="Show a DAG run's plan", func=lazy_load_command(f"{mod}.plan_command"),
-                          args=(dag_id, run_id, as_json)),
+                          args=(dag_id, run_id, output, as_json)),
             ActionCommand(name="report", help="Where each task of a run ran, planned vs actual cost, saving",
-                          func=lazy_load_command(f"{mod}.report_command"), args=(dag_id, run_id, as_json)),
+                          func=lazy_load_command(f"{mod}.report_command"), args=(dag_id, run_id, output, as_json)),
             ActionCommand(name="history", help="Recorded task tries: fleet, tier, runtime, cost, outcome",
-                          func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, as_json)),
+                          func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, output, as_json)),
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
                           func=lazy_load_command(f"{mod}.fleets_command"),
-                          args=(as_json, check, worker_command)),
+                          args=(output, as_json, check, worker_command)),
         ],
     )]
+
+
+def _positive_int(value: str) -> int:
+    import argparse
+
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--limit must be a whole number, got {value!r}") from None
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError(f"--limit must be between 1 and 100000, got {n}")
+    return n
 
 
 def _store() -> Any:
@@ -49,63 +63,94 @@ def _store() -> Any:
     return HistoryStore(create_session)
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+def _output(args: Any) -> str:
+    return "json" if getattr(args, "json", False) else getattr(args, "output", None) or "table"
+
+
+def _print(data: Any, output: str) -> None:
+    """Through Airflow's console, as ``airflow dags list`` prints; JSON and YAML keep numbers as numbers."""
+    from airflow.cli.simple_table import AirflowConsole
+
+    console = AirflowConsole()
+    if output == "json":
+        print(json.dumps(data, indent=2, default=str))
+    elif output == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False))
+    else:
+        console.print_as(data, output)
+
+
+def _catalog() -> Any:
+    from airflow.configuration import conf
+
+    from airflow_ai_scheduler.catalog import catalog_from
+    from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
+
+    try:
+        return catalog_from(conf.get(SECTION, "catalog_path", fallback=CONFIG_DEFAULTS["catalog_path"]))
+    except Exception:  # on-demand prices of the tries then come from the run's own fleets only
+        return None
 
 
 def plan_command(args: Any) -> None:
-    from airflow_ai_scheduler.cli.plan import format_plan
-    from airflow_ai_scheduler.models import Manifest
-
     store = _store()
     stored = store.latest_plan(args.dag_id, args.run_id)
     if stored is None:
         raise SystemExit(f"no plan stored for {args.dag_id} / {args.run_id}")
-    if args.json:
-        print(stored.plan.model_dump_json(indent=2))
+    output = _output(args)
+    if output in ("json", "yaml"):
+        _print(stored.plan.model_dump(mode="json"), output)
         return
-    if stored.llm_exchange_id and (llm := exchange_summary(store, stored.llm_exchange_id)):
-        print(format_exchange(llm))
-    manifest_json = _manifest_json(store, stored.id)
-    manifest = Manifest.model_validate_json(manifest_json) if manifest_json else None
-    if manifest is not None:
-        print(format_plan(stored.plan, manifest, manifest.offers or []))
-    else:
-        print(json.dumps(stored.plan.model_dump(mode="json"), indent=2))
+    rep = run_report(store, args.dag_id, args.run_id, catalog=_catalog())
+    if rep.get("llm"):
+        print(format_exchange(rep["llm"]))
+    _print([{"task": p["job_id"] + (" *" if p["critical"] else ""), "fleet": p["fleet"], "tier": p["tier"],
+             "where": f"{p['provider']}:{p['region']} {p['instance_type']}", "start": p["planned_start"][11:19],
+             "expected end": p["planned_end"][11:19], "expected $": f"{p['planned_cost']:.6f}",
+             "why": p["rationale"]} for p in rep["placements"]], output)
+    o = stored.plan.objective
+    print(f"planner {stored.plan.planner} ({stored.plan.status}) — objective {o.total:.4f} = expected cost "
+          f"${o.cost:.6f} + tardiness {o.tardiness:.3f} h + risk {o.risk:.3f} (weighted); * = critical path")
+    print(_planned_line(rep))
+    for note in stored.plan.notes:
+        print(f"note: {note}")
 
 
-def _manifest_json(store: Any, plan_id: int) -> str | None:
-    """The manifest a plan was made from (read-only; the store has no accessor for it)."""
-    from sqlalchemy import select
+def _planned_line(rep: dict[str, Any]) -> str:
+    if rep["planned_cost"] is None:
+        return "no plan stored"
+    line = f"planned cost (expected, at the plan's estimated runtimes): ${rep['planned_cost']:.6f}"
+    if rep["on_demand_planned_cost"]:
+        line += (f"; the run planned all on-demand: ${rep['on_demand_planned_cost']:.6f} "
+                 f"({rep['planned_saving_pct']:.1f} % more)")
+    return line
 
-    from airflow_ai_scheduler.history.tables import plan
 
-    with store.session_scope() as s:
-        return s.execute(select(plan.c.manifest_json).where(plan.c.id == plan_id)).scalar_one_or_none()
+def run_report(store: Any, dag_id: str, run_id: str, catalog: Any = None) -> dict[str, Any]:
+    """Per try: fleet, tier, planned vs actual cost; totals; the same numbers the run's page shows."""
+    from airflow_ai_scheduler.airflow.ui.run_view import run_view
 
-
-def run_report(store: Any, dag_id: str, run_id: str) -> dict[str, Any]:
-    """Per task: fleet, tier, planned vs actual cost; totals and the saving against all on-demand."""
-    stored = store.latest_plan(dag_id, run_id)
-    tries = store.history(dag_id, run_id=run_id, limit=10_000)
-    planned = {p.job_id: p for p in stored.plan.placements} if stored else {}
-    rows = []
-    for t in sorted(tries, key=lambda r: r["id"]):
-        job = t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]"
-        p = planned.get(job) or planned.get(t["task_id"])
-        rows.append({"task": job, "try": t["try_number"], "fleet": t["fleet"], "tier": t["tier"],
-                     "where": f"{t['provider']}:{t['region']} {t['instance_type']}" if t["provider"] else "-", "outcome": t["outcome"],
-                     "runtime_s": round(t["runtime_seconds"] or 0.0, 1), "planned_fleet": p.offer_id if p else None,
-                     "planned_cost": p.estimated_cost if p else None, "actual_cost": t["actual_cost"] or 0.0,
-                     "rationale": p.rationale if p else ""})
-    actual = sum(r["actual_cost"] for r in rows)
-    planned_total = stored.plan.objective.cost if stored else None
-    od = stored.on_demand_cost if stored else None
-    llm = exchange_summary(store, stored.llm_exchange_id) if stored and stored.llm_exchange_id else None
-    return {"dag_id": dag_id, "run_id": run_id, "planner": stored.plan.planner if stored else None, "llm": llm,
-            "rows": rows, "planned_cost": planned_total, "actual_cost": actual, "on_demand_planned_cost": od,
-            "planned_saving_pct": (100 * (od - planned_total) / od) if od and planned_total is not None else None}
+    view = run_view(store, dag_id, run_id, catalog=catalog) or {
+        "plan": None, "tries": [], "placements": [], "summary": {}, "catalog_as_of": None}
+    summary = view["summary"] or {}
+    rows = [{"task": t["job_id"], "try": t["label"], "try_number": t["try_number"], "attempt": t["attempt"],
+             "fleet": t["fleet"], "tier": t["tier"],
+             "where": f"{t['provider']}:{t['region']} {t['instance_type']}" if t["provider"] else "-",
+             "outcome": t["outcome"], "start": t["actual_start"], "end": t["actual_end"],
+             "runtime_s": t["runtime_seconds"], "planned_fleet": t["planned_fleet"],
+             "planned_cost": t["planned_cost"], "actual_cost": t["actual_cost"],
+             "on_demand_cost": t["on_demand_cost"], "rationale": t["rationale"]} for t in view["tries"]]
+    plan = view["plan"]
+    llm = exchange_summary(store, plan["llm_exchange_id"]) if plan and plan["llm_exchange_id"] else None
+    return {"dag_id": dag_id, "run_id": run_id, "planner": plan["planner"] if plan else None, "llm": llm,
+            "rows": rows, "placements": view["placements"], "catalog_as_of": view["catalog_as_of"],
+            "planned_cost": summary.get("planned_cost"), "actual_cost": summary.get("actual_cost", 0.0),
+            "on_demand_planned_cost": summary.get("on_demand_planned_cost"),
+            "planned_saving_pct": summary.get("planned_saving_pct"),
+            "actual_on_demand_cost": summary.get("actual_on_demand_cost"),
+            "actual_saving_pct": summary.get("actual_saving_pct")}
 
 
 def exchange_summary(store: Any, exchange_id: int) -> dict[str, Any] | None:
@@ -129,48 +174,75 @@ def format_exchange(llm: dict[str, Any]) -> str:
 
 
 def report_command(args: Any) -> None:
-    rep = run_report(_store(), args.dag_id, args.run_id)
-    if args.json:
-        print(json.dumps(rep, indent=2, default=str))
+    rep = run_report(_store(), args.dag_id, args.run_id, catalog=_catalog())
+    output = _output(args)
+    if output in ("json", "yaml"):
+        _print(rep, output)
         return
-    print(format_report(rep))
+    head, _table_rows, tail = _report_parts(rep)
+    print("\n".join(head))
+    _print(_report_rows(rep), output)
+    print("\n".join(tail))
 
 
-def format_report(rep: dict[str, Any]) -> str:
-    rows = [("task", "try", "fleet", "tier", "where", "outcome", "runtime s", "planned $", "actual $")]
-    for r in rep["rows"]:
-        rows.append((r["task"], str(r["try"]), str(r["fleet"]), str(r["tier"]), r["where"], r["outcome"],
-                     f"{r['runtime_s']:.1f}", "-" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}",
-                     f"{r['actual_cost']:.6f}"))
-    lines = [f"DAG {rep['dag_id']}, run {rep['run_id']} — planner {rep['planner']}"]
+def _report_rows(rep: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"task": r["task"], "try": str(r["try"]), "fleet": str(r["fleet"]), "tier": str(r["tier"]),
+             "where": r["where"], "outcome": r["outcome"], "start": (r.get("start") or "-")[11:19] or "-",
+             "runtime s": f"{r['runtime_s']:.1f}",
+             "planned $": "-" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}",
+             "actual $": f"{r['actual_cost']:.6f}",
+             "on-demand $": "-" if r.get("on_demand_cost") is None else f"{r['on_demand_cost']:.6f}"}
+            for r in rep["rows"]]
+
+
+def _report_parts(rep: dict[str, Any]) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    head = [f"DAG {rep['dag_id']}, run {rep['run_id']} — planner {rep['planner']}"]
     if rep.get("llm"):
-        lines.append(format_exchange(rep["llm"]))
-    lines += ["", _table(rows), ""]
+        head.append(format_exchange(rep["llm"]))
+    tail = [""]
+    tail.append(f"actual cost (measured runtimes × price at launch):   ${rep['actual_cost']:.6f}")
+    if rep.get("actual_on_demand_cost") is not None:
+        saved = rep["actual_on_demand_cost"] - rep["actual_cost"]
+        pct = f" ({rep['actual_saving_pct']:.1f} %)" if rep.get("actual_saving_pct") is not None else ""
+        tail.append(f"the same tries on on-demand would have cost:          ${rep['actual_on_demand_cost']:.6f}"
+                    f" — saved ${saved:.6f}{pct}")
     if rep["planned_cost"] is not None:
-        lines.append(f"planned cost (expected, at the plan's estimated runtimes): ${rep['planned_cost']:.6f}")
-    lines.append(f"actual cost (measured runtimes × price at launch):        ${rep['actual_cost']:.6f}")
-    if rep["on_demand_planned_cost"]:
-        lines.append(f"the same run all on-demand was planned at ${rep['on_demand_planned_cost']:.6f}: "
-                     f"the plan saves {rep['planned_saving_pct']:.1f} %")
+        tail.append(_planned_line(rep))
+    if rep.get("catalog_as_of"):
+        tail.append(f"prices: catalog snapshot of {rep['catalog_as_of']}")
     said: set[tuple[str, str]] = set()
     for r in rep["rows"]:  # one line per task and reason: a preempted try repeats its task's placement
         if r["rationale"] and (r["task"], r["rationale"]) not in said:
             said.add((r["task"], r["rationale"]))
-            lines.append(f"  why {r['task']}: {r['rationale']}")
-    return "\n".join(lines)
+            tail.append(f"  why {r['task']}: {r['rationale']}")
+    return head, _report_rows(rep), tail
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    """The report as plain text (the demo and tests; the command prints the same through Airflow's console)."""
+    head, rows, tail = _report_parts(rep)
+    table = [tuple(rows[0])] + [tuple(r.values()) for r in rows] if rows else [("no recorded try",)]
+    return "\n".join([*head, "", _table(table), *tail])
 
 
 def history_command(args: Any) -> None:
     rows = _store().history(args.dag_id, args.task_id, limit=args.limit)
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+    output = _output(args)
+    if output in ("json", "yaml"):
+        _print(rows, output)
         return
-    table = [("run", "task", "map", "try", "fleet", "tier", "runtime s", "price/h", "cost $", "outcome")]
-    for r in rows:
-        table.append((r["run_id"], r["task_id"], str(r["map_index"]), str(r["try_number"]), str(r["fleet"]),
-                      str(r["tier"]), f"{r['runtime_seconds'] or 0:.1f}", f"{r['price_per_hour_at_launch'] or 0:.4f}",
-                      f"{r['actual_cost'] or 0:.6f}", r["outcome"]))
-    print(_table(table) if rows else f"no history for {args.dag_id}")
+    if not rows:
+        print(f"no history for {args.dag_id}")
+        return
+    _print([{"run": r["run_id"], "task": r["task_id"], "map": str(r["map_index"]), "try": str(r["try_number"]),
+             "fleet": str(r["fleet"]), "tier": str(r["tier"]), "runtime s": f"{r['runtime_seconds'] or 0:.1f}",
+             "price/h": f"{r['price_per_hour_at_launch'] or 0:.4f}", "cost $": f"{r['actual_cost'] or 0:.6f}",
+             "outcome": r["outcome"]} for r in rows], output)
 
 
 def fleets_command(args: Any) -> None:
@@ -185,21 +257,20 @@ def fleets_command(args: Any) -> None:
         print(_worker_lines(specs, args.worker_command))
         return
     offers = {o.offer_id: o for o in fleet_offers(specs)}
-    if args.json:
-        print(json.dumps([{**s.model_dump(), "price_per_hour": offers[s.name].price_per_hour,
-                           "interruption_rate_per_hour": offers[s.name].interruption_rate_per_hour} for s in specs],
-                         indent=2))
+    output = _output(args)
+    if output in ("json", "yaml"):
+        _print([{**s.model_dump(), "price_per_hour": offers[s.name].price_per_hour,
+                 "interruption_rate_per_hour": offers[s.name].interruption_rate_per_hour} for s in specs], output)
         return
-    rows = [("fleet", "tier", "where", "slots", "backend", "$/h", "λ/h")]
     check = getattr(args, "check", False)
-    if check:
-        rows[0] += ("workers",)
+    rows = []
     for s in specs:
         o = offers[s.name]
-        row = (s.name, s.tier, f"{s.location} {s.instance_type}", str(s.slots), s.backend,
-               f"{o.price_per_hour:.4f}", f"{o.interruption_rate_per_hour:.5f}")
-        rows.append(row + ((_workers(s),) if check else ()))
-    print(_table(rows))
+        row = {"fleet": s.name, "tier": s.tier, "where": f"{s.location} {s.instance_type}", "slots": str(s.slots),
+               "backend": s.backend, "$/h": f"{o.price_per_hour:.4f}",
+               "λ/h (spot interruptions per hour)": f"{o.interruption_rate_per_hour:.5f}"}
+        rows.append({**row, "workers": _workers(s)} if check else row)
+    _print(rows, output)
 
 
 def _worker_lines(specs: Any, name: str) -> str:

@@ -128,6 +128,9 @@ class AiSchedulerExecutor(BaseExecutor):
                             risk=self._float("risk_weight")),
             llm_conn_id=self._opt("llm_conn_id") or None, llm_model=self._opt("llm_model") or None,
             llm_timeout_seconds=self._float("llm_timeout_seconds"),
+            approval_timeout_minutes=self._float("approval_timeout_minutes") if self._opt("approval_timeout_minutes")
+            else None,
+            approval_on_timeout=self._opt("approval_on_timeout"),
         )
         self.history = self._make_history_store()
         self.history_writer: Any = None

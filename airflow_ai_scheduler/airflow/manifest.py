@@ -130,7 +130,8 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
                    docs=docs, options=run_options(getattr(dag, "params", None), getattr(dr, "conf", None)))
 
 
-OPTION_KEYS = ("ai_scheduler_planner", "ai_scheduler_llm_model")
+OPTION_KEYS = ("ai_scheduler_planner", "ai_scheduler_llm_model", "ai_scheduler_require_approval",
+               "ai_scheduler_approval_timeout_minutes", "ai_scheduler_approval_on_timeout")
 
 
 def run_options(params: Any, conf: Any) -> dict[str, Any]:

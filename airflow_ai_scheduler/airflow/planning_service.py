@@ -68,6 +68,20 @@ class PlanningSettings:
     llm_conn_id: str | None = None
     llm_model: str | None = None
     llm_timeout_seconds: float = 60.0
+    approval_timeout_minutes: float | None = None
+    approval_on_timeout: str = "reject"
+
+    def approval_for(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The approval request a run's options ask for (``ai_scheduler_require_approval``), or None."""
+        options = options or {}
+        wanted = options.get("ai_scheduler_require_approval")
+        if isinstance(wanted, str):
+            wanted = wanted.strip().lower() in ("1", "true", "yes", "on")
+        if not wanted:
+            return None
+        timeout = options.get("ai_scheduler_approval_timeout_minutes", self.approval_timeout_minutes)
+        return {"timeout_minutes": float(timeout) if timeout not in (None, "") else None,
+                "on_timeout": str(options.get("ai_scheduler_approval_on_timeout") or self.approval_on_timeout)}
 
     def planner_for(self, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """(planner name, constructor kwargs) for a run; its DAG's params or conf may pick the planner
@@ -166,6 +180,9 @@ class PlanningService:
         if collected is None:
             return
         manifest, run = collected
+        approval = self.settings.approval_for(run.options)
+        if approval is not None and self.store is not None:  # before any plan is published: tasks wait for it
+            self._safe(lambda: self.store.request_approval(dag_id, run_id, **approval))
         name, kwargs = self.settings.planner_for(run.options)
         before = self.get(dag_id, run_id)
         prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
@@ -202,8 +219,10 @@ class PlanningService:
                 current.on_demand_cost = od
             merged = merge_plans(prev_plan, plan)
             exchange_id = self._safe(lambda: self.store.save_exchange(exchange, dag_id, run_id)) if exchange else None
-            self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od,
-                                                    llm_exchange_id=exchange_id))
+            plan_id = self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od,
+                                                              llm_exchange_id=exchange_id))
+            if approval is not None and plan_id is not None:  # point the request at the plan to approve
+                self._safe(lambda: self.store.request_approval(dag_id, run_id, plan_id=plan_id, **approval))
         log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
                  len(plan.placements), plan.objective.cost)
 

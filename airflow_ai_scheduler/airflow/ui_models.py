@@ -23,7 +23,7 @@ class HistoryRow(BaseModel):
     price_per_hour_at_launch: float | None = Field(None, description="USD per hour when the try started")
     actual_start: datetime | None = Field(None, description="When the try started (UTC)")
     actual_end: datetime | None = Field(None, description="When the try ended (UTC)")
-    outcome: str = Field(description="success, failed or preempted")
+    outcome: str = Field(description="success, failed, preempted or upstream_failed")
 
 
 class FleetOut(BaseModel):
@@ -51,3 +51,24 @@ def fleets_out() -> list[FleetOut]:
     return [FleetOut(name=s.name, provider=s.provider, region=s.region, instance_type=s.instance_type, tier=s.tier,
                      slots=s.slots, backend=s.backend, price_per_hour=offers[s.name].price_per_hour,
                      interruption_rate_per_hour=offers[s.name].interruption_rate_per_hour) for s in specs]
+
+
+class HistoryPage(BaseModel):
+    history: list[HistoryRow] = Field(description="Recorded tries, newest first")
+    total_entries: int = Field(description="Rows matching the filter (for pagination)")
+
+
+class RunOut(BaseModel):
+    dag_id: str = Field(description="DAG id")
+    run_id: str = Field(description="DAG run id")
+    planner: str = Field(description="Planner that made the plan in force")
+    status: str = Field(description="Plan status: optimal, feasible, repaired, fallback")
+    objective_cost: float | None = Field(None, description="Expected USD of the plan")
+    on_demand_cost: float | None = Field(None, description="Expected USD of the run planned all on-demand")
+    actual_cost: float = Field(0.0, description="USD of the recorded tries so far")
+    created_at: datetime = Field(description="When the plan was made (UTC)")
+
+
+class RunsPage(BaseModel):
+    runs: list[RunOut] = Field(description="Planned runs, newest first")
+    total_entries: int = Field(description="Runs matching the filter (for pagination)")

@@ -18,7 +18,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 
 from airflow_ai_scheduler.history import outcomes
 from airflow_ai_scheduler.history.estimates import mean_std
-from airflow_ai_scheduler.history.tables import llm_exchange, placement, plan, task_history
+from airflow_ai_scheduler.history.tables import llm_exchange, placement, plan, plan_approval, task_history
 from airflow_ai_scheduler.models import Manifest, Plan
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,32 @@ class HistoryStore:
                           created_at=row["created_at"], on_demand_cost=row["on_demand_cost"],
                           llm_exchange_id=row["llm_exchange_id"])
 
-    def recent_plans(self, dag_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_plans(self, dag_id: str | None = None, limit: int = 50, *, offset: int = 0,
+                     dag_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """The runs' plans in force, newest first; ``dag_ids`` (the DAGs a user may read) filters them."""
         q = select(plan.c.id, plan.c.dag_id, plan.c.run_id, plan.c.planner, plan.c.status, plan.c.objective_cost,
-                   plan.c.on_demand_cost, plan.c.created_at).where(plan.c.superseded.is_(False))
-        if dag_id:
-            q = q.where(plan.c.dag_id == dag_id)
+                   plan.c.on_demand_cost, plan.c.created_at).where(*self._plan_filter(dag_id, dag_ids))
         with self.session_scope() as s:
-            return [dict(r) for r in s.execute(q.order_by(plan.c.id.desc()).limit(limit)).mappings()]
+            return [dict(r) for r in s.execute(q.order_by(plan.c.id.desc()).offset(offset).limit(limit)).mappings()]
+
+    def count_plans(self, dag_id: str | None = None, *, dag_ids: set[str] | None = None) -> int:
+        with self.session_scope() as s:
+            return int(s.execute(select(func.count()).select_from(plan).where(
+                *self._plan_filter(dag_id, dag_ids))).scalar_one())
+
+    @staticmethod
+    def _plan_filter(dag_id: str | None, dag_ids: set[str] | None) -> list[Any]:
+        out = [plan.c.superseded.is_(False)]
+        if dag_id:
+            out.append(plan.c.dag_id == dag_id)
+        if dag_ids is not None:
+            out.append(plan.c.dag_id.in_(sorted(dag_ids)))
+        return out
+
+    def manifest_json(self, plan_id: int) -> str | None:
+        """The manifest a plan was made from (None for a plan made outside the executor, e.g. by the operator)."""
+        with self.session_scope() as s:
+            return s.execute(select(plan.c.manifest_json).where(plan.c.id == plan_id)).scalar_one_or_none()
 
     # -- task history -------------------------------------------------------------------------------
     def record(self, row: Mapping[str, Any]) -> None:
@@ -104,14 +123,26 @@ class HistoryStore:
                       .values(**merge_segment(open_row, row), recorded_at=now))
 
     def history(self, dag_id: str, task_id: str | None = None, run_id: str | None = None,
-                limit: int = 50) -> list[dict[str, Any]]:
-        q = select(task_history).where(task_history.c.dag_id == dag_id)
-        if task_id:
-            q = q.where(task_history.c.task_id == task_id)
-        if run_id:
-            q = q.where(task_history.c.run_id == run_id)
+                limit: int = 50, *, offset: int = 0) -> list[dict[str, Any]]:
+        """Recorded tries, newest first."""
+        q = select(task_history).where(*self._history_filter(dag_id, task_id, run_id))
         with self.session_scope() as s:
-            return [dict(r) for r in s.execute(q.order_by(task_history.c.id.desc()).limit(limit)).mappings()]
+            return [dict(r) for r in s.execute(q.order_by(task_history.c.id.desc()).offset(offset).limit(limit))
+                    .mappings()]
+
+    def count_history(self, dag_id: str, task_id: str | None = None, run_id: str | None = None) -> int:
+        with self.session_scope() as s:
+            return int(s.execute(select(func.count()).select_from(task_history).where(
+                *self._history_filter(dag_id, task_id, run_id))).scalar_one())
+
+    @staticmethod
+    def _history_filter(dag_id: str, task_id: str | None, run_id: str | None) -> list[Any]:
+        out = [task_history.c.dag_id == dag_id]
+        if task_id:
+            out.append(task_history.c.task_id == task_id)
+        if run_id:
+            out.append(task_history.c.run_id == run_id)
+        return out
 
     def runtime_estimates(self, dag_id: str, task_ids: Sequence[str], lookback: int = 20
                           ) -> dict[str, tuple[float, float, int]]:
@@ -138,6 +169,18 @@ class HistoryStore:
              .group_by(*key))
         with self.session_scope() as s:
             return {(r[0], r[1], r[2]): (int(r[4] or 0), float(r[3] or 0.0) / 3600.0) for r in s.execute(q)}
+
+    def actual_costs(self, runs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        """USD of the recorded tries of each (dag_id, run_id)."""
+        dag_ids = sorted({d for d, _ in runs})
+        run_ids = sorted({r for _, r in runs})
+        q = (select(task_history.c.dag_id, task_history.c.run_id,
+                    func.coalesce(func.sum(task_history.c.actual_cost), 0.0))
+             .where(task_history.c.dag_id.in_(dag_ids), task_history.c.run_id.in_(run_ids))
+             .group_by(task_history.c.dag_id, task_history.c.run_id))
+        wanted = set(runs)
+        with self.session_scope() as s:
+            return {(d, r): float(c) for d, r, c in s.execute(q) if (d, r) in wanted}
 
     def recent_runs(self, dag_id: str, limit: int = 5) -> list[dict[str, Any]]:
         """The latest runs' planned vs actual cost (actual: sum over recorded tries)."""
@@ -187,9 +230,32 @@ class HistoryStore:
         out["repair"] = json.loads(out["repair"]) if out.get("repair") else None
         return out
 
+    # -- plan approval (see history/approval.py for the contract) -----------------------------------
+    def approval_status(self, dag_id: str, run_id: str, now: datetime | None = None) -> Any:
+        """``pending | approved | rejected | not_required`` (+ reason) of the run's plan: one read, no write."""
+        from airflow_ai_scheduler.history import approval
+
+        return approval.approval_status(self.session_scope, dag_id, run_id, now)
+
+    def request_approval(self, dag_id: str, run_id: str, **kwargs: Any) -> Any:
+        from airflow_ai_scheduler.history import approval
+
+        return approval.request(self.session_scope, dag_id, run_id, **kwargs)
+
+    def decide_approval(self, dag_id: str, run_id: str, decision: str, **kwargs: Any) -> Any:
+        from airflow_ai_scheduler.history import approval
+
+        return approval.decide(self.session_scope, dag_id, run_id, decision, **kwargs)
+
+    def pending_approvals(self, dag_ids: set[str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        from airflow_ai_scheduler.history import approval
+
+        return approval.pending(self.session_scope, dag_ids, limit)
+
     def purge_run(self, dag_id: str, run_id: str) -> None:
         with self.session_scope() as s:
             s.execute(delete(task_history).where(task_history.c.dag_id == dag_id, task_history.c.run_id == run_id))
+            s.execute(delete(plan_approval).where(plan_approval.c.dag_id == dag_id, plan_approval.c.run_id == run_id))
             s.execute(delete(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id))
 
 

@@ -4,6 +4,7 @@
 ``ai_scheduler_placement``   one row per task of a plan: where, when, planned cost, rationale
 ``ai_scheduler_task_history`` one row per finished task try (or preempted attempt): actual runtime and cost
 ``ai_scheduler_llm_exchange`` every LLM planning call: prompt, response, model, latency, tokens, outcome
+``ai_scheduler_plan_approval`` one row per DAG run whose plan needs a person's approval: pending/approved/rejected
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -141,4 +143,20 @@ task_history = Table(
     Column("recorded_at", UtcDateTime, nullable=False, default=_now),
     Index("idx_ai_scheduler_history_task", "dag_id", "task_id"),
     Index("idx_ai_scheduler_history_run", "dag_id", "run_id"),
+)
+
+plan_approval = Table(
+    "ai_scheduler_plan_approval", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("plan_id", Integer, ForeignKey("ai_scheduler_plan.id", ondelete="SET NULL"), nullable=True),
+    Column("state", String(20), nullable=False),  # pending | approved | rejected
+    Column("requested_at", UtcDateTime, nullable=False, default=_now),
+    Column("timeout_at", UtcDateTime, nullable=True),
+    Column("on_timeout", String(20), nullable=False, default="reject"),  # approve | reject
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("decided_by", String(250), nullable=True),
+    Column("reason", Text, nullable=True),
+    UniqueConstraint("dag_id", "run_id", name="uq_ai_scheduler_plan_approval_run"),
 )

@@ -117,3 +117,13 @@ def test_report_gives_each_task_s_reason_once_even_over_several_tries():
     text = format_report(rep)
     assert text.count("preempted") == 1 and text.count("success") == 1  # both tries in the table
     assert text.count("why train:") == 1
+
+
+def test_approval_options_of_a_run():
+    s = PlanningSettings(approval_timeout_minutes=30, approval_on_timeout="reject")
+    assert s.approval_for({}) is None and s.approval_for({"ai_scheduler_require_approval": "false"}) is None
+    assert s.approval_for({"ai_scheduler_require_approval": True}) == {"timeout_minutes": 30, "on_timeout": "reject"}
+    assert s.approval_for({"ai_scheduler_require_approval": "yes", "ai_scheduler_approval_timeout_minutes": 5,
+                           "ai_scheduler_approval_on_timeout": "approve"}) == {"timeout_minutes": 5.0,
+                                                                                "on_timeout": "approve"}
+    assert run_options({"ai_scheduler_require_approval": True}, None) == {"ai_scheduler_require_approval": True}

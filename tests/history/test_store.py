@@ -113,3 +113,31 @@ def test_resilient_writer_keeps_rows_while_the_database_is_down(tmp_path, caplog
     assert writer.flush() is True and not writer.pending
     assert {r["task_id"] for r in HistoryStore(scope).history("d")} == {"t", "u"}
     engine.dispose()
+
+
+def test_approval_states_timeout_policy_and_idempotent_request(store):
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_ai_scheduler.history.approval import ApprovalError
+
+    assert store.approval_status("d", "r").state == "not_required"
+    first = store.request_approval("d", "r", timeout_minutes=10, on_timeout="approve")
+    assert first.state == "pending" and first.blocks
+    again = store.request_approval("d", "r", timeout_minutes=99)  # idempotent: the first request stands
+    assert again.timeout_at == first.timeout_at
+    later = datetime.now(timezone.utc) + timedelta(minutes=11)
+    timed_out = store.approval_status("d", "r", now=later)
+    assert timed_out.state == "approved" and "timeout policy approves" in timed_out.reason
+    assert store.approval_status("d", "r").state == "pending"  # a read never writes
+    store.request_approval("d", "r2", on_timeout="reject", timeout_minutes=1)
+    assert store.approval_status("d", "r2", now=later).state == "rejected"
+    done = store.decide_approval("d", "r", "rejected", by="ana", reason="too risky")
+    assert (done.state, done.reason, done.blocks) == ("rejected", "plan rejected by ana: too risky", False)
+    with pytest.raises(ApprovalError, match="already"):
+        store.decide_approval("d", "r", "approved", by="bo")
+    with pytest.raises(ApprovalError, match="does not wait"):
+        store.decide_approval("d", "nope", "approved", by="bo")
+    with pytest.raises(ApprovalError, match="ai_scheduler_approval_on_timeout"):
+        store.request_approval("d", "r3", on_timeout="ignore")
+    assert [r["run_id"] for r in store.pending_approvals()] == ["r2"]
+    assert store.pending_approvals({"other"}) == []

@@ -1,0 +1,98 @@
+// What-if re-planning: the same run planned with other weights, fleets or planner, side by side.
+import { useState } from "react";
+
+import { api, runPath } from "./api";
+import { approveWhatIf } from "./Approval";
+import { pct, usd } from "./format";
+import { Section } from "./RunView";
+import { Box, Button, Flex, Input, SimpleGrid, Table, Text } from "./ui";
+
+const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+export function WhatIf({ view, onApplied }) {
+  const [form, setForm] = useState({ planner: "greedy", cost: "1", tardiness: "10", risk: "1", spot: true, od: true, providers: "", regions: "" });
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+  const request = () => ({
+    planner: form.planner,
+    weights: { cost: Number(form.cost), tardiness: Number(form.tardiness), risk: Number(form.risk) },
+    tiers: [form.spot && "spot", form.od && "on-demand"].filter(Boolean),
+    providers: list(form.providers).length ? list(form.providers) : null,
+    regions: list(form.regions).length ? list(form.regions) : null,
+  });
+  const run = () => {
+    setBusy(true);
+    api(`${runPath(view.dag_id, view.run_id)}/what-if`, { method: "POST", body: request() })
+      .then((r) => { setResult(r); setError(null); }, setError)
+      .finally(() => setBusy(false));
+  };
+  const pending = view.approval && view.approval.state === "pending";
+  const field = (k, label, w = "90px") => (
+    <Box><Text fontSize="xs" color="fg.muted">{label}</Text><Input size="sm" w={w} value={form[k]} onChange={set(k)} data-testid={`whatif-${k}`} /></Box>
+  );
+  return (
+    <Section id="what-if" title="What if" hint="Plan this run again with other weights, fleets or planner and compare. Nothing changes for the run unless its plan awaits approval and you approve the new one.">
+      <Flex gap="3" wrap="wrap" align="end" mb="3">
+        <Box>
+          <Text fontSize="xs" color="fg.muted">planner</Text>
+          <select value={form.planner} onChange={set("planner")} data-testid="whatif-planner" style={{ padding: "4px", background: "transparent", color: "inherit", border: "1px solid var(--chakra-colors-border)", borderRadius: 4 }}>
+            <option value="greedy">greedy (fast)</option>
+            <option value="optimal">optimal (CP-SAT, ≤ 5 s)</option>
+          </select>
+        </Box>
+        {field("cost", "weight: cost (per $)")}
+        {field("tardiness", "weight: tardiness (per h late)")}
+        {field("risk", "weight: risk")}
+        <Box fontSize="sm">
+          <label><input type="checkbox" checked={form.spot} onChange={set("spot")} data-testid="whatif-spot" /> spot</label>{" "}
+          <label><input type="checkbox" checked={form.od} onChange={set("od")} data-testid="whatif-od" /> on-demand</label>
+        </Box>
+        {field("providers", "providers (comma-separated)", "160px")}
+        {field("regions", "regions", "160px")}
+        <Button size="sm" onClick={run} disabled={busy} data-testid="whatif-run">{busy ? "planning…" : "Re-plan"}</Button>
+      </Flex>
+      {error && <Text color="fg.error" fontSize="sm" data-testid="whatif-error">{error.message}</Text>}
+      {result && (
+        <Box data-testid="whatif-result">
+          <SimpleGrid columns={{ base: 1, md: 2 }} gap="4">
+            <Table.Root size="sm">
+              <Table.Header><Table.Row><Table.ColumnHeader /><Table.ColumnHeader>current plan</Table.ColumnHeader><Table.ColumnHeader>what if</Table.ColumnHeader></Table.Row></Table.Header>
+              <Table.Body>
+                {[["planner", (x) => `${x.planner} (${x.status})`], ["expected cost", (x) => usd(x.cost)],
+                  ["cheaper than all on-demand", (x) => pct(x.saving_pct)], ["tardiness (weighted h)", (x) => x.tardiness_hours.toFixed(3)],
+                  ["risk (weighted)", (x) => x.risk.toFixed(3)], ["Ω objective", (x) => x.objective.toFixed(4)],
+                  ["tasks with a violation", (x) => (x.late_jobs.length ? x.late_jobs.join(", ") : "none")]].map(([k, f]) => (
+                  <Table.Row key={k}><Table.Cell>{k}</Table.Cell><Table.Cell>{f(result.current)}</Table.Cell><Table.Cell data-testid={k === "expected cost" ? "whatif-cost" : undefined}>{f(result.what_if)}</Table.Cell></Table.Row>
+                ))}
+              </Table.Body>
+            </Table.Root>
+            <Table.Root size="sm" data-testid="whatif-placements">
+              <Table.Header><Table.Row><Table.ColumnHeader>task</Table.ColumnHeader><Table.ColumnHeader>current fleet</Table.ColumnHeader><Table.ColumnHeader>what-if fleet</Table.ColumnHeader><Table.ColumnHeader>what-if $</Table.ColumnHeader></Table.Row></Table.Header>
+              <Table.Body>
+                {result.what_if.placements.map((p) => {
+                  const cur = result.current.placements.find((c) => c.job_id === p.job_id);
+                  const moved = cur && cur.fleet !== p.fleet;
+                  return (
+                    <Table.Row key={p.job_id} data-moved={moved ? "1" : "0"}>
+                      <Table.Cell>{p.job_id}</Table.Cell><Table.Cell>{cur ? cur.fleet : "–"}</Table.Cell>
+                      <Table.Cell fontWeight={moved ? "bold" : undefined}>{p.fleet}{moved ? " ←" : ""}</Table.Cell><Table.Cell>{usd(p.planned_cost)}</Table.Cell>
+                    </Table.Row>
+                  );
+                })}
+              </Table.Body>
+            </Table.Root>
+          </SimpleGrid>
+          <Text fontSize="xs" color="fg.muted" mt="1">{result.changes.length} task(s) on another fleet. {result.note}.</Text>
+          {pending && (
+            <Button mt="2" size="sm" colorPalette="green" data-testid="whatif-approve"
+              onClick={() => approveWhatIf(view, request(), "approved the what-if plan").then(onApplied, setError)}>
+              Approve this plan instead
+            </Button>
+          )}
+        </Box>
+      )}
+    </Section>
+  );
+}
