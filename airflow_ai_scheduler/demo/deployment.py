@@ -38,18 +38,20 @@ class LocalDeployment:
 
     def __init__(self, dags: Iterable[str | Path] = (), *, executor: str = EXECUTOR, database_url: str | None = None,
                  config: Mapping[str, str] | None = None, home: str | Path | None = None,
-                 keep: bool = False) -> None:
+                 keep: bool = False, host: str = "127.0.0.1", port: int | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.home = Path(home or tempfile.mkdtemp(prefix="ai-scheduler-airflow-"))
         self.dags_folder = self.home / "dags"
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         for d in dags:
             shutil.copy(d, self.dags_folder / Path(d).name)
-        self.port = free_port()
+        self.host = host  # the api-server's bind address: loopback unless asked otherwise
+        self.port = port or free_port()
         self.keep = keep
         self.procs: dict[str, subprocess.Popen] = {}
         self._pg_admin_url: str | None = None
         self.database_url = self._database(database_url)
-        self.env = self._environment(executor, config or {})
+        self.env = {**self._environment(executor, config or {}), **(env or {})}
 
     # -- set-up --------------------------------------------------------------------------------------
     def _database(self, url: str | None) -> str:
@@ -115,7 +117,7 @@ class LocalDeployment:
                         env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Start ``airflow <name>`` (or ``airflow <args>``, e.g. a celery worker, with extra ``env``)."""
         if args is None:
-            args = ["api-server", "--port", str(self.port)] if name == "api-server" else [name]
+            args = ["api-server", "--port", str(self.port), "--host", self.host] if name == "api-server" else [name]
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the process' life
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args],
                                             env={**self.env, **(env or {})}, stdout=log,

@@ -1,86 +1,277 @@
-"""The run page in headless Chromium, served by a real ``airflow api-server`` (plan rows inserted directly)."""
+"""The plugin's views in headless Chromium (Debian's package), inside Airflow's own UI served by a real
+``airflow api-server``, over runs the real executor made; access checked with an auth manager that really
+restricts a user. Screenshots go to ``test-artifacts/ui/`` (or ``$AI_SCHEDULER_ARTIFACTS/ui``)."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import shutil
-import sys
-from datetime import timedelta
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "history"))
-from dbutil import scope_for  # noqa: E402
-from factories import NOW, job, manifest, offer  # noqa: E402
-from harness import AirflowDeployment  # noqa: E402
-
-from airflow_ai_scheduler.history.store import HistoryStore  # noqa: E402
-from airflow_ai_scheduler.planning.greedy import GreedyPlanner  # noqa: E402
+from harness import AirflowDeployment
 
 CHROMIUM = "/usr/bin/chromium"
+DAGS = Path(__file__).parent / "dags"
+ROOT = Path(__file__).parents[2]
+ARTIFACTS = Path(os.environ.get("AI_SCHEDULER_ARTIFACTS") or ROOT / "test-artifacts") / "ui"
+USERS = {"admin": ("admin", "admin-pw-1"), "outsider": ("viewer", "outsider-pw-1")}
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture(autouse=True)
+def _executor_waits_for_approval() -> bool:
+    """The executor's hold on a pending approval (issue 11's dispatch path) is wired."""
+    from airflow_ai_scheduler.airflow import executor
+
+    return "approval_status" in inspect.getsource(executor)
+
+
+@pytest.fixture(scope="module", autouse=True)
 def _chromium():
     if not shutil.which(CHROMIUM):
-        msg = "Debian chromium not installed (apt-get install -y chromium chromium-driver)"
+        msg = "Debian chromium not installed (apt-get install -y chromium)"
         if os.environ.get("AI_SCHEDULER_REQUIRE_BROWSER"):
             pytest.fail(msg)
         pytest.skip(msg)
 
 
-@pytest.fixture(scope="module")
-def api_server():
-    af = AirflowDeployment()
+def _token(af: AirflowDeployment, user: str) -> str:
+    req = urllib.request.Request(f"http://127.0.0.1:{af.port}/auth/token", method="POST",
+                                 data=json.dumps({"username": user, "password": USERS[user][1]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return str(json.loads(r.read())["access_token"])
+
+
+def _get(af: AirflowDeployment, path: str, token: str | None) -> tuple[int, object]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(f"http://127.0.0.1:{af.port}{path}", headers=headers)
     try:
-        af.start(components=["api-server"])
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ui-airflow")
+    (home / "passwords.json").write_text(json.dumps({u: pw for u, (_, pw) in USERS.items()}))
+    fleets = json.dumps([
+        {"name": "local-spot", "provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge",
+         "tier": "spot", "slots": 4, "options": {"preempt_after_seconds": 5, "preempt_max": 1,
+                                               "preempt_task_ids": ["train"]}},
+        {"name": "local-on-demand", "provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge",
+         "tier": "on-demand", "slots": 2}])
+    config = {"ai_scheduler.fleets": fleets, "ai_scheduler.planner": "optimal",
+              "ai_scheduler.planner_time_limit_seconds": "3",
+              "core.auth_manager": "restricted_auth.RestrictedAuthManager",
+              "core.simple_auth_manager_all_admins": "False",
+              "core.simple_auth_manager_users": ",".join(f"{u}:{role}" for u, (role, _) in USERS.items()),
+              "core.simple_auth_manager_passwords_file": str(home / "passwords.json")}
+    env = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    af = AirflowDeployment(dags=[ROOT / "dags" / "ml_pipeline.py", DAGS / "it_ui_secret.py",
+                                 DAGS / "it_ui_approval.py"], config=config, home=home / "af", env=env)
+    with af:
+        af._token = _token(af, "admin")
+        af.runs = {d: af.trigger(d) for d in ("ml_pipeline", "it_ui_secret")}
+        for d, r in af.runs.items():
+            assert af.wait_run(d, r, timeout=300) == "success", af.logs("scheduler")[-3000:]
         yield af
-    except BaseException:
-        af.print_logs()
-        raise
-    finally:
-        af.stop()
 
 
-def test_run_page_shows_plan_rows_and_totals(api_server, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
-    m = manifest([job("extract"), job("train<&>", deps=["extract"])],
-                 [offer("od", price=1.0), offer("s", "spot", 0.3, lam=0.01)])
-    p = GreedyPlanner().plan(m)
-    scope, engine = scope_for(api_server.database_url)
-    store = HistoryStore(scope)
-    store.save_plan("etl", "manual__1", p, m, on_demand_cost=2.0)
-    store.record(dict(dag_id="etl", task_id="extract", run_id="manual__1", map_index=-1, try_number=1,
-                      fleet="s", provider="aws", region="us-east-1", instance_type="type-s", tier="spot",
-                      actual_start=NOW, actual_end=NOW + timedelta(hours=1), runtime_seconds=3600.0,
-                      price_per_hour_at_launch=0.3, actual_cost=0.3, outcome="success"))
-    engine.dispose()
-    token = api_server._auth()["Authorization"].split()[1]
-    base = f"http://127.0.0.1:{api_server.port}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-dev-shm-usage"])
         try:
-            ctx = browser.new_context(viewport={"width": 1400, "height": 700})
-            page = ctx.new_page()
-            # the UI's session cookie, as a logged-in user's browser sends it (the deployment runs the simple
-            # auth manager with every user an admin, so no login page is involved)
-            ctx.add_cookies([{"name": "_token", "value": token, "url": base}])
-            assert page.goto(f"{base}/ai-scheduler/runs/etl/manual__1").status == 200
-            rows = page.locator("table#plan tr").all_inner_texts()
-            page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
-            print("screenshot:", tmp_path / "run.png")
-            assert len(rows) == 1 + len(p.placements)
-            for x in p.placements:
-                row = next(r for r in rows if r.startswith(x.job_id))
-                assert f"{x.estimated_cost:.6f}" in row and x.tier in row
-            assert page.locator("#planned").inner_text() == f"${p.objective.cost:.6f}"
-            assert page.locator("#actual").inner_text() == "$0.300000"
-            assert page.locator("#saving").is_visible()
-            assert "train<&>" in page.locator("table#plan").inner_text()  # shown as text, escaped in HTML
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+def _page(browser, af, user="admin", width=1500):
+    ctx = browser.new_context(viewport={"width": width, "height": 1000})
+    ctx.add_cookies([{"name": "_token", "value": _token(af, user), "url": f"http://127.0.0.1:{af.port}"}])
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    return page
+
+
+def _wait_view(af, dag_id, run_id):
+    """The run's history rows are written off the scheduler loop: wait until every try has one."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, view = _get(af, f"/ai-scheduler/api/runs/{dag_id}/{run_id}", af._token)
+        if isinstance(view, dict) and view["tries"] and all(t["actual_end"] for t in view["tries"]) and len(
+                {t["job_id"] for t in view["tries"] if t["outcome"] == "success"}) >= len(view["placements"]):
+            return view
+        time.sleep(1)
+    raise AssertionError(f"history of {dag_id}/{run_id} incomplete: {view}")
+
+
+def test_run_tab_shows_timeline_and_costs_with_real_data(deployment, browser):
+    af = deployment
+    run_id = af.runs["ml_pipeline"]
+    view = _wait_view(af, "ml_pipeline", run_id)
+    page = _page(browser, af)
+    url = f"http://127.0.0.1:{af.port}/dags/ml_pipeline/runs/{run_id}/plugin/ai-scheduler-run"
+    assert page.goto(url).status == 200
+    page.wait_for_selector("[data-testid=timeline]", timeout=60_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "run-tab.png"), full_page=True)
+    assert page.locator("iframe").count() == 0
+    planned = page.locator("[data-bar=planned]")
+    tries = page.locator("[data-bar=try]")
+    assert planned.count() == len(view["placements"]) == 3
+    assert tries.count() == len(view["tries"])
+    assert sorted(planned.evaluate_all("els => els.map(e => e.dataset.job)")) == sorted(
+        p["job_id"] for p in view["placements"])
+    # the demo fleet takes train's capacity once: a preempted try and its relaunch, told apart
+    outcomes = tries.evaluate_all("els => els.map(e => e.dataset.job + ':' + e.dataset.outcome)")
+    assert "train:preempted" in outcomes and "train:success" in outcomes
+    rows = page.locator("[data-testid=tries] tbody tr").all_inner_texts()
+    assert any("attempt 2" in r for r in rows)
+    s = view["summary"]
+    assert page.locator("[data-testid=actual-cost]").inner_text() == _usd(s["actual_cost"])
+    assert page.locator("[data-testid=actual-on-demand]").inner_text() == _usd(s["actual_on_demand_cost"])
+    assert s["actual_on_demand_cost"] > s["actual_cost"] > 0  # spot tries, priced from the bundled catalog
+    assert page.locator("[data-testid=cost-per-task] rect").count() == 3 * len(view["placements"])
+    assert page.locator("[data-testid=cumulative-spend] path").count() == 2
+    assert page.locator("[data-testid=legend]").inner_text().count("\n") >= 10
+    page.locator("[data-bar=planned][data-job=train]").hover()
+    assert "why:" in page.locator("text=why:").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "run-tab-hover.png"))
+    assert not page.errors, page.errors
+
+
+def test_what_if_form_returns_another_plan_for_other_weights(deployment, browser):
+    af = deployment
+    run_id = af.runs["ml_pipeline"]
+    page = _page(browser, af)
+    page.goto(f"http://127.0.0.1:{af.port}/dags/ml_pipeline/runs/{run_id}/plugin/ai-scheduler-run")
+    page.wait_for_selector("[data-testid=whatif-run]", timeout=60_000)
+
+    def fleets(cost, tardiness, risk):
+        for k, v in (("cost", cost), ("tardiness", tardiness), ("risk", risk)):
+            page.fill(f"[data-testid=whatif-{k}]", str(v))
+        page.click("[data-testid=whatif-run]")
+        page.wait_for_selector("[data-testid=whatif-placements]")
+        page.wait_for_timeout(300)
+        rows = page.locator("[data-testid=whatif-placements] tbody tr").all_inner_texts()
+        return {r.split("\t")[0]: r.split("\t")[2].rstrip(" ←") for r in rows}
+
+    cheap = fleets(1, 0, 0)
+    safe = fleets(0.001, 0, 1000)
+    page.screenshot(path=str(ARTIFACTS / "what-if.png"), full_page=True)
+    assert set(cheap.values()) == {"local-spot"} and "local-on-demand" in set(safe.values())
+    assert cheap != safe
+    _, after = _get(af, f"/ai-scheduler/api/runs/ml_pipeline/{run_id}", af._token)
+    assert {p["fleet"] for p in after["placements"]} <= {"local-spot", "local-on-demand"}  # unchanged run
+
+
+def test_overview_and_dag_tab_render(deployment, browser):
+    af = deployment
+    page = _page(browser, af)
+    page.goto(f"http://127.0.0.1:{af.port}/plugin/ai-scheduler")
+    page.wait_for_selector("[data-testid=runs]", timeout=60_000)
+    text = page.locator("[data-testid=runs]").inner_text()
+    assert "ml_pipeline" in text and "it_ui_secret" in text
+    assert page.locator("[data-testid=fleets] tbody tr").count() == 2
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    page.goto(f"http://127.0.0.1:{af.port}/dags/ml_pipeline/plugin/ai-scheduler-dag")
+    page.wait_for_selector("[data-testid=history]", timeout=60_000)
+    assert page.locator("[data-testid=history] tbody tr").count() >= 4
+    page.screenshot(path=str(ARTIFACTS / "dag-tab.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_a_user_without_access_to_a_dag_sees_none_of_it(deployment, browser):
+    af = deployment
+    secret_run = af.runs["it_ui_secret"]
+    tok = _token(af, "outsider")
+    assert _get(af, "/api/v2/dags/it_ui_secret", tok)[0] == 403  # Airflow's own answer for this user
+    status, runs = _get(af, "/ai-scheduler/api/runs", tok)
+    assert status == 200 and {r["dag_id"] for r in runs["runs"]} == {"ml_pipeline"}
+    assert _get(af, "/ai-scheduler/api/runs?dag_id=it_ui_secret", tok)[1] == {"runs": [], "total_entries": 0}
+    for path in (f"/ai-scheduler/api/runs/it_ui_secret/{secret_run}", "/ai-scheduler/api/history/it_ui_secret",
+                 f"/ai-scheduler/api/runs/it_ui_secret/{secret_run}/approval"):
+        assert _get(af, path, tok)[0] == 403, path
+    admin = _get(af, "/ai-scheduler/api/runs", af._token)[1]
+    assert {r["dag_id"] for r in admin["runs"]} == {"ml_pipeline", "it_ui_secret"}
+    for path in ("/ai-scheduler/docs", "/ai-scheduler/redoc", "/ai-scheduler/openapi.json", "/ai-scheduler/api/runs"):
+        assert _get(af, path, None)[0] == 401, path
+        assert _get(af, path, "not-a-token")[0] in (401, 403), path
+    assert _get(af, "/ai-scheduler/api/runs?limit=-1", tok)[0] == 422
+    assert _get(af, f"/ai-scheduler/api/runs?limit={10**9}", tok)[0] == 422
+    page = _page(browser, af, user="outsider")
+    page.goto(f"http://127.0.0.1:{af.port}/plugin/ai-scheduler")
+    page.wait_for_selector("[data-testid=runs]", timeout=60_000)
+    assert "it_ui_secret" not in page.locator("[data-testid=ai-scheduler-overview]").inner_text()
+
+
+def _usd(v):
+    d = 2 if abs(v) >= 1 else 4 if abs(v) >= 0.01 else 6
+    return f"${v:.{d}f}"
+
+
+def test_approval_gate_in_the_ui(deployment, browser):
+    """The run's plan waits for a person: approve in the UI → the run proceeds; reject → it fails with the
+    reason. The request and the decision are this module's; holding the tasks is the executor's
+    (``approval_status`` in its dispatch path): without it only the UI half is checked."""
+    import time
+
+    af = deployment
+    wired = _executor_waits_for_approval()
+    run_id = af.trigger("it_ui_approval")
+    deadline = time.monotonic() + 120
+    state = None
+    while time.monotonic() < deadline and state != "pending":
+        state = _get(af, f"/ai-scheduler/api/runs/it_ui_approval/{run_id}/approval", af._token)[1]
+        state = state.get("state") if isinstance(state, dict) else None
+        time.sleep(1)
+    assert state == "pending"
+    page = _page(browser, af)
+    page.goto(f"http://127.0.0.1:{af.port}/dags/it_ui_approval/runs/{run_id}/plugin/ai-scheduler-run")
+    page.wait_for_selector("[data-testid=approval][data-state=pending]", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "approval-pending.png"), full_page=True)
+    if wired:
+        time.sleep(5)
+        tis = af.task_instances("it_ui_approval", run_id)
+        assert all(t["state"] in (None, "scheduled", "queued") for t in tis), tis  # nothing started
+    page.fill("[data-testid=approval-reason-input]", "looks fine")
+    page.click("[data-testid=approve]")
+    page.wait_for_selector("[data-testid=approval][data-state=approved]", timeout=30_000)
+    assert "approved by admin: looks fine" in page.locator("[data-testid=approval-reason]").inner_text()
+    assert af.wait_run("it_ui_approval", run_id, timeout=300) == "success"
+
+    rejected = af.trigger("it_ui_approval")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        st = _get(af, f"/ai-scheduler/api/runs/it_ui_approval/{rejected}/approval", af._token)[1]
+        if isinstance(st, dict) and st.get("state") == "pending":
+            break
+        time.sleep(1)
+    page.goto(f"http://127.0.0.1:{af.port}/dags/it_ui_approval/runs/{rejected}/plugin/ai-scheduler-run")
+    page.wait_for_selector("[data-testid=approval][data-state=pending]", timeout=60_000)
+    page.fill("[data-testid=approval-reason-input]", "too expensive this week")
+    page.click("[data-testid=reject]")
+    page.wait_for_selector("[data-testid=approval][data-state=rejected]", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "approval-rejected.png"), full_page=True)
+    if not wired:
+        pytest.skip("the executor does not hold tasks on approval_status yet (issue 11): the run is not failed")
+    assert af.wait_run("it_ui_approval", rejected, timeout=120) == "failed"
+    assert "too expensive this week" in af.logs("scheduler")
