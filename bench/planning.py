@@ -2,6 +2,8 @@
 
     uv run python bench/planning.py                 # the full table (10 … 10,000 jobs)
     uv run python bench/planning.py --sizes 10 100  # a quick look
+    uv run python bench/planning.py --real report --cpsat-limit 60   # real workflows held out from tuning
+    uv run python bench/planning.py --real tune --cpsat-limit 60     # those the settings were tuned on
 
 For each workload: Ω, expected cost, expected deadline misses and planning time of each planner, and for
 reference in the same run the all-on-demand cost, the per-job cheapest offer ignoring capacity (what a
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -21,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from workloads import SHAPES, manifest  # noqa: E402
+from workloads import REAL_REPORT, REAL_TUNE, SHAPES, manifest, real_manifest  # noqa: E402
 
 from airflow_ai_scheduler.catalog import bundled_catalog  # noqa: E402
 from airflow_ai_scheduler.models import Manifest, Plan  # noqa: E402
@@ -42,9 +45,9 @@ def expected_misses(m: Manifest, plan: Plan) -> float:
     return total
 
 
-def run_one(shape: str, n: int, cpsat_limit: float, with_cpsat: bool) -> dict:
+def run_one(shape: str, n: int, cpsat_limit: float, with_cpsat: bool, m: Manifest | None = None) -> dict:
     offers = bundled_catalog().offers()
-    m = manifest(shape, n, offers)
+    m = m or manifest(shape, n, offers)
     row: dict = {"shape": shape, "jobs": n, "offers": len(m.offers or [])}
     t = time.perf_counter()
     greedy = get_planner("greedy").plan(m)
@@ -57,7 +60,7 @@ def run_one(shape: str, n: int, cpsat_limit: float, with_cpsat: bool) -> dict:
         row["optimal"] = {"omega": opt.objective.total, "cost": opt.objective.cost,
                           "misses": expected_misses(m, opt), "seconds": time.perf_counter() - t,
                           "status": opt.status, "lower_bound": opt.lower_bound, "gap": opt.gap,
-                          "valid": not validate(m, opt, m.offers or [])}
+                          "valid": not validate(m, opt, m.offers or []), "notes": opt.notes}
     od = on_demand_plan(m, m.offers or [])
     cheap = per_job_cheapest(m, m.offers or [])
     row["all_on_demand_cost"] = od.objective.cost if od else None
@@ -90,17 +93,30 @@ def main() -> None:
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES))
     ap.add_argument("--cpsat-limit", type=float, default=30.0)
     ap.add_argument("--cpsat-max-jobs", type=int, default=1000, help="CP-SAT is run up to this size")
+    ap.add_argument("--real", choices=["tune", "report"],
+                    help="plan the converted WfCommons workflows (bench/workflows/) of that split instead")
+    ap.add_argument("--only", nargs="+", help="--real: these instances only")
     args = ap.parse_args()
     rows = []
-    for n in args.sizes:
+    if args.real:
+        offers = bundled_catalog().offers()
+        for name in args.only or (REAL_TUNE if args.real == "tune" else REAL_REPORT):
+            m = real_manifest(name, offers)
+            row = run_one(name, len(m.jobs), args.cpsat_limit, True, m)
+            row["load"] = os.getloadavg()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    for n in [] if args.real else args.sizes:
         for shape in args.shapes:
             row = run_one(shape, n, args.cpsat_limit, n <= args.cpsat_max_jobs)
             rows.append(row)
             print(json.dumps(row), flush=True)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "planning.json").write_text(json.dumps(
-        {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()}, "rows": rows},
+    name = f"planning_real_{args.real}.json" if args.real else "planning.json"
+    (out / name).write_text(json.dumps(
+        {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "limit": args.cpsat_limit,
+         "rows": rows},
         indent=2))
     print(markdown(rows))
 

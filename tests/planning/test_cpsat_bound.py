@@ -12,6 +12,7 @@ from airflow_ai_scheduler.models import Weights
 from airflow_ai_scheduler.planning.base import Choice
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.cpsat import CpSatPlanner, relax
+from airflow_ai_scheduler.planning.cpsat.capacity_bound import capacity_bound
 from airflow_ai_scheduler.planning.greedy import GreedyPlanner, build_plan
 from airflow_ai_scheduler.planning.validate import validate
 
@@ -56,6 +57,29 @@ def test_bound_is_below_every_valid_plan(seed):
     bound = relax(m, offers, CandidateIndex(m, offers), {}, 5.0).bound
     best = min(p.objective.total for p in _valid_plans(m, offers))
     assert bound <= best + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_capacity_lp_bound_is_below_every_valid_plan(seed):
+    m, offers = _instance(seed)
+    bound = capacity_bound(m, offers, CandidateIndex(m, offers), {}, 10.0)
+    best = min(p.objective.total for p in _valid_plans(m, offers))
+    assert bound <= best + 1e-6
+
+
+def test_capacity_lp_bound_pays_for_the_pools_a_deadline_forces():
+    # four 1-hour jobs due in 1.1 h, one cheap spot machine: three must run on dearer pools; the location
+    # relaxation prices all four at the cheap one, the capacity LP does not — and stays below the optimum
+    offers = [offer("cheap", "spot", 0.1, lam=0.001, capacity=1), offer("mid", "spot", 0.5, lam=0.001, capacity=1),
+              offer("od", price=1.0)]
+    m = manifest([job(f"j{i}", 1.0, deadline_h=1.1, duration_std_hours=0.01) for i in range(4)], offers,
+                 weights=Weights(tardiness=100))
+    cands = CandidateIndex(m, offers)
+    loose, tight = relax(m, offers, cands, {}, 5.0).bound, capacity_bound(m, offers, cands, {}, 5.0)
+    best = min(p.objective.total for p in _valid_plans(m, offers))
+    assert loose < 0.5 < tight <= best + 1e-6
+    plan = CpSatPlanner(time_limit_seconds=5).plan(m, offers)
+    assert plan.lower_bound == pytest.approx(tight, abs=1e-6) and plan.gap is not None and plan.gap < 0.2
 
 
 @pytest.mark.parametrize("seed", range(0, 40, 4))

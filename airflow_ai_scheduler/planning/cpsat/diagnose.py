@@ -40,7 +40,9 @@ def diagnose(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fix
         if floor > manifest.budget_usd:
             reasons.append(f"manifest budgetUsd ${manifest.budget_usd} is below the cheapest possible plan (${floor:.2f})")
     if not reasons:
-        reasons.append("the limited-capacity pools cannot fit every job before its hard deadline "
-                       f"(or the fixed choices {sorted(fixed)} conflict)" if fixed else
-                       "the limited-capacity pools cannot fit every job before its hard deadline")
+        hard = any(j.hard_deadline and j.deadline is not None for j in manifest.jobs)
+        what = ("the limited-capacity pools cannot fit every job before its hard deadline" if hard else
+                "no schedule fits the limited-capacity pools within the model's horizon (no job has a hard "
+                "deadline; soft deadlines are priced, never a cause)")
+        reasons.append(f"{what} (or the fixed choices {sorted(fixed)} conflict)" if fixed else what)
     return reasons

@@ -157,7 +157,8 @@ class _Model:
             self.n_alts += len(alts)
             jid = job.job_id
             s = m.NewIntVar(0, self.H, f"s_{jid}")
-            e = m.NewIntVar(0, self.H + max(a.dur for a in alts), f"e_{jid}")
+            e_max = self.H + max(a.dur for a in alts)
+            e = m.NewIntVar(0, e_max, f"e_{jid}")
             xs = []
             pf = priority_factor(job)
             risk = m.NewIntVar(0, int(SCALE * w.risk * pf) + 1, f"r_{jid}")  # ≥ max(P_int, P_miss)
@@ -180,11 +181,11 @@ class _Model:
                 dl = int(math.floor(deadline / self.step_h + 1e-9))
                 if job.hard_deadline:
                     m.Add(e <= dl)
-                else:
-                    t = m.NewIntVar(0, self.H * 2, f"t_{jid}")
+                else:  # lateness as large as the end's own range allows: a deadline days past is priced, not infeasible
+                    t = m.NewIntVar(0, max(0, e_max - dl), f"t_{jid}")
                     m.Add(t >= e - dl)
                     objective.append(int(round(SCALE * w.tardiness * pf * self.step_h)) * t)
-                self._miss_risk(job, e, dl, deadline, risk, SCALE * w.risk * pf)
+                self._miss_risk(job, e, e_max, dl, deadline, risk, SCALE * w.risk * pf)
             if self.cands.location_matters(job):
                 loc_of[jid] = self._locations(jid, alts, xs)
             self._precedence(job, loc_of, objective)
@@ -196,7 +197,8 @@ class _Model:
                       for a, x in zip(alts, self.x[jid], strict=True)) <= int(SCALE * self.manifest.budget_usd))
         m.Minimize(sum(objective))
 
-    def _miss_risk(self, job: Job, end: object, dl: int, deadline_h: float, risk: object, scale: float) -> None:
+    def _miss_risk(self, job: Job, end: object, end_max: int, dl: int, deadline_h: float, risk: object,
+                   scale: float) -> None:
         """risk ≥ P(miss): a table of the normal tail over the end step, within ±4σ of the deadline.
 
         The table has at most 2·RISK_BUCKETS + 1 entries, each for r consecutive end steps: entry i covers
@@ -217,12 +219,14 @@ class _Model:
                                                     sigma)))
                  for i in range(2 * k + 1)]
         m = self.m
-        shifted = m.NewIntVar(-self.H * 4, self.H * 4, f"sh_{job.job_id}")
+        # domains from the end's own range: a deadline far before ``now`` or far after the horizon is fine
+        lo_shift, hi_shift = -dl + k * r, end_max - dl + k * r
+        shifted = m.NewIntVar(min(0, lo_shift), max(0, hi_shift), f"sh_{job.job_id}")
         m.Add(shifted == end - dl + k * r)
-        low = m.NewIntVar(0, self.H * 4, f"lo_{job.job_id}")
+        low = m.NewIntVar(0, max(0, hi_shift), f"lo_{job.job_id}")
         m.AddMaxEquality(low, [shifted, 0])
         if r > 1:
-            bucket = m.NewIntVar(0, self.H * 4, f"bk_{job.job_id}")
+            bucket = m.NewIntVar(0, max(0, hi_shift) // r + 1, f"bk_{job.job_id}")
             m.AddDivisionEquality(bucket, low, r)
             low = bucket
         idx = m.NewIntVar(0, 2 * k, f"ix_{job.job_id}")

@@ -70,9 +70,10 @@ def options(job: Job, cands: CandidateIndex, scorer: Scorer, fixed: Mapping[str,
     return [scorer.offer_map[ch.offer_id]] if ch is not None else cands.for_job(job)
 
 
-def job_floors(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice] | None = None
-               ) -> dict[str, dict[str, float]]:
-    """f[j,o] for every job and candidate offer (step 1 of the module doc)."""
+def job_floors(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice] | None = None,
+               starts: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """f[j,o] for every job and candidate offer (step 1 of the module doc); ``starts`` (if given) receives
+    est[j,o], the lower bound on j's start on o."""
     fixed = fixed or {}
     eg, w = scorer.manifest.egress, scorer.weights
     finish: dict[str, dict[str, float]] = {}  # job → location → earliest possible expected end
@@ -96,6 +97,8 @@ def job_floors(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice
                 else:
                     est = max(est, min(finish[d].values()))
             mine[o.offer_id] = w.cost * data_cost + _min_over_starts(scorer, job, o, est, runtime, pf, dl)
+            if starts is not None:
+                starts.setdefault(jid, {})[o.offer_id] = est
             ends[o.location] = min(ends.get(o.location, math.inf), est + runtime)
         floors[jid], finish[jid] = mine, ends
     return floors
