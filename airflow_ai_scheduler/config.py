@@ -29,4 +29,5 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "checkpoint_dir": "",
     "approval_timeout_minutes": "",
     "approval_on_timeout": "reject",
+    "measure_usage": "True",
 }

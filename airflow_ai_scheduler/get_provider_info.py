@@ -130,6 +130,12 @@ def get_provider_info() -> dict:
                         "version_added": "0.1.0", "type": "string", "example": "s3://my-bucket/checkpoints",
                         "default": "",
                     },
+                    "measure_usage": {
+                        "description": "Measure each task try where it runs (CPU seconds, peak memory, GPU "
+                                       "memory, I/O bytes) and record it in the task history; read by "
+                                       "'airflow ai-scheduler rightsize' and the anomaly flags.",
+                        "version_added": "0.1.0", "type": "boolean", "example": "False", "default": "True",
+                    },
                 },
             },
         },

@@ -28,7 +28,8 @@ def test_planning_core_never_imports_airflow():
         "import sys, json\n"
         "import airflow_ai_scheduler.models, airflow_ai_scheduler.planning.greedy, "
         "airflow_ai_scheduler.planning.validate, airflow_ai_scheduler.planning.candidates, "
-        "airflow_ai_scheduler.cli.main, airflow_ai_scheduler.fleets.base\n"
+        "airflow_ai_scheduler.cli.main, airflow_ai_scheduler.fleets.base, airflow_ai_scheduler.planning.suitability, "
+        "airflow_ai_scheduler.usage.measure, airflow_ai_scheduler.usage.anomaly, airflow_ai_scheduler.usage.rightsize\n"
         "from airflow_ai_scheduler.cli.main import build_parser; build_parser()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))))\n"
     )

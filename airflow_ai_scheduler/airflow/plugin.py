@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_ai_scheduler.airflow import usage_listener
 from airflow_ai_scheduler.airflow.ui.app import BUNDLE, DAG_ROUTE, NAV_ROUTE, PREFIX, RUN_ROUTE, create_app
 
 __all__ = ["PREFIX", "AiSchedulerPlugin", "create_app"]
@@ -23,6 +24,9 @@ _ICON = f"{PREFIX.lstrip('/')}/static/icon.svg"
 
 class AiSchedulerPlugin(AirflowPlugin):
     name = "ai_scheduler"
+
+    # measures each try where it runs (the task runner) and hands the numbers back in an XCom
+    listeners = [usage_listener]
 
     fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "AI Scheduler"}]
 

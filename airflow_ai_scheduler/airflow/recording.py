@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_ai_scheduler.airflow.manifest import job_id_for
 from airflow_ai_scheduler.history import outcomes
+from airflow_ai_scheduler.airflow.usage_record import usage_fields
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def record_try(store: Any, planning: Any, key: Any, launch: dict[str, Any], sess
         placement = rp.placements.get(job_id_for(key.task_id, key.map_index)) or rp.placements.get(key.task_id)
     spec = (fleet_specs or {}).get(launch.get("fleet"))
     row = build_try(key, launch, facts, placement, spec)
+    row.update(usage_fields(store, key, row, session_scope))  # measured usage and anomaly flags
     store.record(row)
     if not launch.get("outcome") and facts.get("state") in outcomes.UNSETTLED:
         return "failed"  # the task runner died unheard: the scheduler fails the task instance next

@@ -2,7 +2,8 @@
 
 ``ai_scheduler_plan``        one row per plan made for a DAG run (the latest not superseded is in force)
 ``ai_scheduler_placement``   one row per task of a plan: where, when, planned cost, rationale
-``ai_scheduler_task_history`` one row per finished task try (or preempted attempt): actual runtime and cost
+``ai_scheduler_task_history`` one row per finished task try (or preempted attempt): actual runtime and cost,
+                             what it used (CPU, memory, GPU memory, I/O) and its anomaly flags
 ``ai_scheduler_llm_exchange`` every LLM planning call: prompt, response, model, latency, tokens, outcome
 ``ai_scheduler_plan_approval`` one row per DAG run whose plan needs a person's approval: pending/approved/rejected
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -141,6 +143,17 @@ task_history = Table(
     Column("outcome", String(20), nullable=False),
     Column("hostname", String(1000), nullable=True),
     Column("recorded_at", UtcDateTime, nullable=False, default=_now),
+    # what the try used, measured in the task runner (airflow/usage_listener.py); None when not measured
+    Column("cpu_seconds", Float, nullable=True),
+    Column("usage_seconds", Float, nullable=True),  # wall seconds the measurement covered (the task's execute)
+    Column("peak_memory_mib", Float, nullable=True),
+    Column("gpu_memory_mib", Float, nullable=True),
+    Column("io_read_bytes", BigInteger, nullable=True),
+    Column("io_write_bytes", BigInteger, nullable=True),
+    Column("usage_source", String(50), nullable=True),
+    # measures in which the try is an outlier against its task's history (usage/anomaly.py), e.g. "runtime_high"
+    Column("anomaly", String(100), nullable=True),
+    Column("anomaly_detail", Text, nullable=True),
     Index("idx_ai_scheduler_history_task", "dag_id", "task_id"),
     Index("idx_ai_scheduler_history_run", "dag_id", "run_id"),
 )
