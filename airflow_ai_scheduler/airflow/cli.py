@@ -26,6 +26,12 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
                          help="print the shell lines that start a worker for this Celery fleet "
                               "(its AI_SCHEDULER_* environment, queue and concurrency = slots)")
     mod = "airflow_ai_scheduler.airflow.cli"
+    usage = "airflow_ai_scheduler.airflow.usage_api"
+    any_dag = Arg(("dag_id",), nargs="?", help="the DAG id (default: every DAG with measured tries)")
+    task = Arg(("task_id",), help="the task id")
+    offers = Arg(("--offers",), choices=("fleets", "catalog"), default="fleets",
+                 help="rank the configured fleets (default) or every offer of the price catalog")
+    top = Arg(("--top",), type=int, default=10, help="how many offers to show")
     return [GroupCommand(
         name="ai-scheduler",
         help="Cost-aware planning: plans, costs and fleets of airflow-ai-scheduler",
@@ -36,6 +42,15 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
                           func=lazy_load_command(f"{mod}.report_command"), args=(dag_id, run_id, output, as_json)),
             ActionCommand(name="history", help="Recorded task tries: fleet, tier, runtime, cost, outcome",
                           func=lazy_load_command(f"{mod}.history_command"), args=(dag_id, task_id, limit, output, as_json)),
+            ActionCommand(name="rightsize", help="Per task: requested vs used (p95), a recommended resources "
+                          "hint and the money it saves", func=lazy_load_command(f"{usage}.rightsize_command"),
+                          args=(any_dag, output, as_json)),
+            ActionCommand(name="rank", help="Suitability of each offer for a task: runtime quantiles, P(miss), "
+                          "P(interruption), headroom, expected cost, score", func=lazy_load_command(f"{usage}.rank_command"),
+                          args=(dag_id, task, offers, top, output, as_json)),
+            ActionCommand(name="anomalies", help="Tries flagged as runtime or memory outliers against their "
+                          "task's history", func=lazy_load_command(f"{usage}.anomalies_command"),
+                          args=(any_dag, limit, output, as_json)),
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
                           func=lazy_load_command(f"{mod}.fleets_command"),
                           args=(output, as_json, check, worker_command)),

@@ -84,6 +84,8 @@ class TaskHint(BaseModel):
     data_region: str | None = Field(None, pattern=r"^[a-z0-9-]+:[a-z0-9-]+$",
                                     description='"provider:region" where the input data lives')
     tiers: list[Literal["spot", "on-demand"]] | None = Field(None, min_length=1)
+    rightsize: bool = Field(False, description="plan with the measured needs (p95 of recent tries plus "
+                            "headroom) instead of resources, once there are enough measured tries")
     providers: list[str] | None = Field(None, min_length=1)
     regions: list[str] | None = Field(None, min_length=1)
 
@@ -189,7 +191,7 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
               budget_usd: float | None = None, elastic: bool | float = False, duration: timedelta | float | None = None,
               duration_std: timedelta | float | None = None, data_gb: float = 0.0, data_region: str | None = None,
               tiers: Sequence[str] | None = None, providers: Sequence[str] | None = None,
-              regions: Sequence[str] | None = None, base: Mapping[str, Any] | None = None,
+              regions: Sequence[str] | None = None, rightsize: bool = False, base: Mapping[str, Any] | None = None,
               **executor_config: Any) -> dict[str, Any]:
     """An ``executor_config`` carrying a placement hint (plus any other ``executor_config`` keys).
 
@@ -203,6 +205,9 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     (0, 1) = the share of the work that scales (Amdahl's law: 0.9 on 4x the vCPUs runs 3.1x faster).
     ``data_gb``/``data_region`` (``"aws:us-east-1"``): input data and where it lives.
     ``tiers``: ``("spot",)``, ``("on-demand",)`` or both; ``providers``/``regions`` restrict where it runs.
+    ``rightsize``: let the planner use what the task was measured to need (p95 of its recent tries plus
+    headroom, :mod:`airflow_ai_scheduler.usage.rightsize`) instead of ``resources`` once it has enough
+    measured tries; ``resources`` stays the request until then.
     ``base``: another ``placement(...)`` whose hint and keys this one extends.
 
     Raises :class:`InvalidHintError` naming the bad field (and the DAG, when called inside one).
@@ -221,7 +226,7 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     simple = {"hard_deadline": hard_deadline or None, "checkpointable": checkpointable or None,
               "priority": priority, "budget_usd": budget_usd, "elastic": bool(elastic) or None,
               "parallel_fraction": _parallel_fraction(elastic),
-              "data_gb": data_gb or None, "data_region": data_region,
+              "data_gb": data_gb or None, "data_region": data_region, "rightsize": rightsize or None,
               "tiers": _names(tiers, "tiers"), "providers": _names(providers, "providers"),
               "regions": _names(regions, "regions"),
               "checkpoint_interval_seconds": _seconds(checkpoint_interval, "checkpoint_interval"),

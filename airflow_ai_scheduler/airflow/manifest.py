@@ -48,6 +48,8 @@ class RunInfo:
     tasks: list[TaskInfo]
     dag_deadline_at: datetime | None = None
     docs: dict[str, str] = field(default_factory=dict)
+    #: each task's recent measured successful tries (history rows), set by the planning service
+    usage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: per-DAG (``params``) and per-run (``conf``) planning options: ``ai_scheduler_planner``,
     #: ``ai_scheduler_llm_model``; the run's conf wins over the DAG's params
     options: dict[str, Any] = field(default_factory=dict)
@@ -55,12 +57,15 @@ class RunInfo:
 
 def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
                    estimates: Mapping[str, tuple[float, float, int]] | None = None,
-                   default_duration_hours: float = 0.1, weights: Weights | None = None) -> Manifest:
+                   default_duration_hours: float = 0.1, weights: Weights | None = None,
+                   measured: Mapping[str, Any] | None = None) -> Manifest:
     """The manifest of the run's unfinished task instances.
 
     Dependencies are the upstream tasks' instances in this run (every map index of a mapped upstream).
     Runtime μ/σ come from history (``estimates[task_id] = (mu_h, sigma_h, n)``), else the hint's
-    ``duration``, else ``default_duration_hours``. Priority is the TI's ``priority_weight``. A hint that
+    ``duration``, else ``default_duration_hours``. Priority is the TI's ``priority_weight``. A task whose
+    hint says ``rightsize=True`` is planned with its measured needs (``measured[task_id]``, a
+    :class:`~airflow_ai_scheduler.usage.rightsize.MeasuredProfile`) when there are enough of them. A hint that
     fails to parse here (it passed at import) is logged and ignored: planning never stops a run.
     """
     from airflow_ai_scheduler.airflow.hints import parse_hint
@@ -81,6 +86,11 @@ def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
             log.warning("ignoring placement hint: %s", exc)
             hint = None
         fields: dict[str, Any] = hint.to_job_fields() if hint else {}
+        if hint is not None and hint.rightsize and measured and t.task_id in measured:
+            from airflow_ai_scheduler.models import Resources
+            from airflow_ai_scheduler.usage.rightsize import planning_resources
+
+            fields["resources"] = planning_resources(hint.resources or Resources(), measured[t.task_id])
         deadline = hint.deadline_at(run.run_start) if hint else None
         if deadline is None and run.dag_deadline_at is not None and t.task_id not in downstream:
             deadline = run.dag_deadline_at  # a DAG-level DeadlineAlert binds the run's final tasks

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -186,7 +186,8 @@ class PlanningService:
         name, kwargs = self.settings.planner_for(run.options)
         before = self.get(dag_id, run_id)
         prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
-        greedy = check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers)
+        greedy = self._annotate(check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers),
+                                manifest, run)
         self._publish(key, RunPlan(plan=merge_plans(prev_plan, greedy), final=name == "greedy",
                                    manifest=manifest, jobs=prev_jobs))
         plan, exchange = greedy, None
@@ -197,6 +198,8 @@ class PlanningService:
                     task_ids = sorted({t.task_id for t in run.tasks})
                     kwargs.setdefault("history", self._safe(lambda: self.store.planning_history(
                         dag_id, task_ids, lookback=self.settings.lookback_runs)))
+                    if kwargs["history"] is not None and run.usage:  # the prompt's top offers per task
+                        kwargs["history"] = replace(kwargs["history"], evidence=_evidence(run))
             try:
                 result = run_planner(name, manifest, self.offers, **kwargs)
                 plan, exchange = result.plan, result.exchange
@@ -206,6 +209,7 @@ class PlanningService:
             if not plan.is_valid:
                 log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan", name, dag_id, run_id)
                 plan = greedy
+            plan = self._annotate(plan, manifest, run)
             self._publish(key, RunPlan(plan=merge_plans(prev_plan, plan), final=True, manifest=manifest,
                                        jobs=prev_jobs))
         if self.store is not None:
@@ -259,6 +263,18 @@ class PlanningService:
         except Exception:
             log.exception("could not load the operator's plan for %s/%s", dag_id, run_id)
 
+    def _annotate(self, plan: Plan, manifest: Manifest, run: Any) -> Plan:
+        """Each placement's rationale says how its offer ranks for the job (tasks with history only)."""
+        if not run.usage:
+            return plan
+        try:
+            from airflow_ai_scheduler.planning.suitability import annotate_plan
+
+            return annotate_plan(plan, manifest, self.offers, _evidence(run))
+        except Exception as exc:  # a rationale is an aid: keep the plan as it is
+            log.warning("could not rank the offers of %s/%s: %s", run.dag_id, run.run_id, exc)
+            return plan
+
     def manifest_for(self, dag_id: str, run_id: str) -> Manifest | None:
         collected = self._collect(dag_id, run_id)
         return collected[0] if collected else None
@@ -278,10 +294,17 @@ class PlanningService:
             task_ids = sorted({t.task_id for t in run.tasks})
             estimates = self._safe(lambda: self.store.runtime_estimates(dag_id, task_ids,
                                                                          lookback=self.settings.lookback_runs)) or {}
+            from airflow_ai_scheduler.history.usage_queries import task_tries
+
+            run.usage = self._safe(lambda: task_tries(self.store, dag_id, task_ids,
+                                                      lookback=self.settings.lookback_runs)) or {}
+        from airflow_ai_scheduler.usage.rightsize import profile
+
+        measured = {t: profile(rows) for t, rows in run.usage.items()}
         try:
             manifest = build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, estimates=estimates,
                                       default_duration_hours=self.settings.default_duration_hours,
-                                      weights=self.settings.weights)
+                                      weights=self.settings.weights, measured=measured)
         except ValueError as exc:  # e.g. every task already finished
             log.info("nothing to plan for %s/%s: %s", dag_id, run_id, exc)
             return None
@@ -294,3 +317,9 @@ class PlanningService:
         except Exception as exc:  # history DB down: plan without it
             log.warning("history store unavailable: %s", exc)
             return None
+
+
+def _evidence(run: Any) -> dict[str, Any]:
+    from airflow_ai_scheduler.planning.suitability import TaskEvidence
+
+    return {t: TaskEvidence.from_rows(rows) for t, rows in run.usage.items()}

@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from airflow_ai_scheduler.airflow.manifest import job_id_for
-from airflow_ai_scheduler.history import outcomes
 from airflow_ai_scheduler.airflow.usage_record import usage_fields
+from airflow_ai_scheduler.history import outcomes
 
 log = logging.getLogger(__name__)
 

@@ -46,3 +46,10 @@ def anomalies(store: Any, dag_id: str | None = None, limit: int = 100) -> list[d
         q = q.where(task_history.c.dag_id == dag_id)
     with session_scope_of(store)() as s:
         return [dict(r) for r in s.execute(q.order_by(task_history.c.id.desc()).limit(limit)).mappings()]
+
+
+def measured_dag_ids(store: Any) -> list[str]:
+    """DAGs with at least one measured try."""
+    q = select(task_history.c.dag_id).where(task_history.c.peak_memory_mib.is_not(None)).distinct()
+    with session_scope_of(store)() as s:
+        return sorted(s.execute(q).scalars())

@@ -31,6 +31,7 @@ offer. Offers the job does not fit (resources, allow-lists) are left out with th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from airflow_ai_scheduler.models import Job, Manifest, Offer, Weights
+from airflow_ai_scheduler.models import Job, Manifest, Offer, Plan, Weights
 from airflow_ai_scheduler.planning.candidates import fit_problem
 from airflow_ai_scheduler.planning.objective import (
     DEFAULT_DURATION_CV,
@@ -383,3 +384,60 @@ def rationale(s: Suitability, offer_id: str) -> str | None:
     return (f"suitability {mine.score:.2f} (#{mine.rank} of {len(s.offers)}; from {s.evidence}, n={s.samples}): "
             f"p95 {mine.runtime_hours.p95 * 3600:.0f} s, P(miss) {mine.p_miss:.0%}, "
             f"P(interruption) {mine.p_interruption:.0%}, memory headroom {mine.memory_headroom:.0%}")
+
+
+def task_of(job_id: str) -> str:
+    """``train[3]`` (a mapped instance) → ``train``."""
+    return job_id.rsplit("[", 1)[0] if job_id.endswith("]") else job_id
+
+
+def annotate_plan(plan: Plan, manifest: Manifest, offers: Sequence[Offer], evidence: Mapping[str, TaskEvidence],
+                  max_jobs: int = 500) -> Plan:
+    """The plan with each placement's rationale extended by where its offer ranks for the job (jobs whose
+    task has history only; at most ``max_jobs``; ranked among the job's candidate offers)."""
+    from airflow_ai_scheduler.planning.candidates import CandidateIndex
+
+    jobs, by_id = manifest.job_map, {o.offer_id: o for o in offers}
+    cands = CandidateIndex(manifest, list(offers))
+    out, n = [], 0
+    for p in plan.placements:
+        job, ev = jobs.get(p.job_id), evidence.get(task_of(p.job_id))
+        if job is None or ev is None or len(ev.runtimes_hours) < MIN_SAMPLES or n >= max_jobs or "suitability " in p.rationale:
+            out.append(p)
+            continue
+        n += 1
+        pool = cands.for_job(job)
+        if p.offer_id in by_id and all(o.offer_id != p.offer_id for o in pool):
+            pool = [*pool, by_id[p.offer_id]]
+        s = rank_offers(job, pool, ev, now=manifest.now, start_hours=max(0.0, manifest.hours(p.start_time)),
+                        weights=manifest.weights)
+        text = rationale(s, p.offer_id)
+        out.append(p.model_copy(update={"rationale": f"{p.rationale}; {text}" if p.rationale else text}) if text else p)
+    return plan.model_copy(update={"placements": out})
+
+
+def prompt_lines(manifest: Manifest, offers: Sequence[Offer], history: Any, top: int = 3, max_tasks: int = 100
+                 ) -> list[str]:
+    """The LLM prompt's suitability section: per task with measured history, its top offers (empty list when
+    no task has history). ``history`` is a PlanningHistory with ``evidence`` (task_id → TaskEvidence)."""
+    evidence: Mapping[str, TaskEvidence] = getattr(history, "evidence", None) or {}
+    from airflow_ai_scheduler.models import topological_order
+    from airflow_ai_scheduler.planning.candidates import CandidateIndex
+
+    cands = CandidateIndex(manifest, list(offers))
+    lines, seen = [], set()
+    for job in topological_order(manifest.jobs):
+        task = task_of(job.job_id)
+        ev = evidence.get(task)
+        if task in seen or ev is None or len(ev.runtimes_hours) < MIN_SAMPLES or len(seen) >= max_tasks:
+            continue
+        seen.add(task)
+        s = rank_offers(job, cands.for_job(job), ev, now=manifest.now, weights=manifest.weights, top=top)
+        cells = [f"{json.dumps(o.offer_id)} {o.score:.2f} p50 {o.runtime_hours.p50:.3g}h p95 {o.runtime_hours.p95:.3g}h "
+                 f"P(miss) {o.p_miss:.0%} P(int) {o.p_interruption:.0%} mem {s.profile.memory_gib:.2g}/{o.memory_headroom:.0%} free"
+                 for o in s.offers]
+        lines.append(f"  {json.dumps(task)} (n={s.samples}): " + " | ".join(cells))
+    if not lines:
+        return []
+    return ["", f"# Suitability from measured history (top {top} offers per task started now; score 1 = best, "
+                "from the runtime distribution of its recent tries)", *lines]

@@ -50,3 +50,19 @@ def test_relative_deadline_and_dag_deadline_for_final_tasks():
 
 def test_job_ids_of_mapped_tasks():
     assert job_id_for("t", -1) == "t" and job_id_for("t", 4) == "t[4]"
+
+
+def test_rightsize_hint_plans_with_measured_needs_once_there_are_enough():
+    from airflow_ai_scheduler.airflow.hints import Resources
+    from airflow_ai_scheduler.usage.rightsize import profile
+
+    rows = [dict(outcome="success", runtime_seconds=600.0, usage_seconds=600.0, cpu_seconds=300.0,
+                 peak_memory_mib=1000.0) for _ in range(5)]
+    big = Resources(vcpus=8, memory_gib=32, gpus=1)
+    tasks = [TaskInfo("opted", executor_config=placement(resources=big, rightsize=True)),
+             TaskInfo("not", executor_config=placement(resources=big)),
+             TaskInfo("new", executor_config=placement(resources=big, rightsize=True))]
+    measured = {"opted": profile(rows), "not": profile(rows), "new": profile(rows[:1])}
+    jobs = build_manifest(_run(tasks), now=NOW, offers=[offer("od", gpus=1)], measured=measured).job_map
+    assert (jobs["opted"].resources.vcpus, jobs["opted"].resources.memory_gib, jobs["opted"].resources.gpus) == (1.0, 1.25, 1)
+    assert jobs["not"].resources == big and jobs["new"].resources == big

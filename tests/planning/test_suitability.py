@@ -109,3 +109,18 @@ def test_top_and_rationale():
 def test_json_able():
     s = rank_offers(job("t", 1.0, deadline_h=2), OFFERS, _evidence(), now=NOW)
     assert type(s).model_validate_json(s.model_dump_json()) == s
+
+
+def test_plan_rationale_says_where_the_chosen_offer_ranks():
+    from factories import manifest
+
+    from airflow_ai_scheduler.planning.greedy import GreedyPlanner
+    from airflow_ai_scheduler.planning.suitability import annotate_plan
+
+    m = manifest([job("a", 1.0, deadline_h=3), job("b[0]", 1.0)], OFFERS)
+    plan = GreedyPlanner().plan(m)
+    out = annotate_plan(plan, m, OFFERS, {"a": _evidence(), "b": _evidence()})
+    for p in out.placements:
+        assert "suitability " in p.rationale and p.rationale.startswith(plan.placement_map[p.job_id].rationale)
+    assert annotate_plan(out, m, OFFERS, {"a": _evidence()}) == out  # said once
+    assert annotate_plan(plan, m, OFFERS, {}) == plan

@@ -25,6 +25,7 @@ from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.llm.audit import redact
 from airflow_ai_scheduler.planning.llm.schema import PlanningHistory
 from airflow_ai_scheduler.planning.objective import Scorer
+from airflow_ai_scheduler.planning.suitability import prompt_lines as suitability_lines
 
 MAX_PROMPT_CHARS = 400_000  # ≈ 100k tokens: a tenth of Gemini 2.5's 1M context; the answer needs ~60 tokens a job
 DOC_CHARS = 300  # per job; docs are context, not the plan
@@ -138,6 +139,7 @@ def _render(manifest: Manifest, offers: list[Offer], history: PlanningHistory | 
                        f"{o.price_per_hour:g} | {o.interruption_rate_per_hour:g} | {o.capacity or '-'} | "
                        f"{sc.runtime:.3g} | {sc.cost:.4g}")
     out += ["", *_history(manifest, history)]
+    out += suitability_lines(manifest, offers, history)  # top offers per task from measured history
     out += ["", "# Response",
             "Fill the structured output: placements = one {jobId, offerId, startTime (ISO-8601 UTC, optional: "
             "omit to start when dependencies finish), rationale (one short sentence)} per job, jobIds and "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -48,6 +48,7 @@ class PlanningHistory:
 
     task_runtimes: dict[str, TaskStats] = field(default_factory=dict)
     pool_interruptions: dict[str, int] = field(default_factory=dict)  # offerId/pool -> recent interruptions
+    evidence: dict[str, Any] = field(default_factory=dict)  # task_id -> planning.suitability.TaskEvidence
     recent_runs: list[RunCost] = field(default_factory=list)
 
 

@@ -72,3 +72,16 @@ def test_history_section():
                         recent_runs=[RunCost("run1", 2.0, 2.5)])
     text = build_prompt(manifest([job("a")], _offers(2)), history=h)
     assert '"a": 1.5 0.25 7' in text and '"o1": 3' in text and '"run1": 2 vs 2.5' in text
+
+
+def test_suitability_section_only_for_tasks_with_measured_history():
+    from airflow_ai_scheduler.planning.suitability import TaskEvidence
+
+    m = manifest([job("a", 1.0, deadline_h=2), job("b", 1.0)], [offer("od"), offer("s", "spot", 0.3, lam=0.1)])
+    plain = build_prompt(m, history=PlanningHistory())
+    assert "# Suitability" not in plain
+    ev = TaskEvidence(runtimes_hours=[0.9, 1.0, 1.1, 1.0, 1.2], instance_types=["type-od"] * 5)
+    text = build_prompt(m, history=PlanningHistory(evidence={"a": ev}))
+    section = text[text.index("# Suitability"):]
+    assert '"a" (n=5): "' in section and '"b" (n=' not in section and "P(miss)" in section
+    assert text == build_prompt(m, history=PlanningHistory(evidence={"a": ev}))  # deterministic
