@@ -75,3 +75,21 @@ def test_anomalies_listed(env, capsys):
 def test_commands_registered():
     (group,) = cli.get_ai_scheduler_cli_commands()
     assert {"rightsize", "rank", "anomalies"} <= {c.name for c in group.subcommands}
+
+
+def test_ui_endpoints_return_the_same_models(env):
+    from fastapi.testclient import TestClient
+
+    from airflow_ai_scheduler.airflow.plugin import create_app
+
+    c = TestClient(create_app(lambda: env, auth=False))
+    rep = c.get("/api/dags/d/rightsize").json()
+    assert rep["tasks"][0]["task_id"] == "fat" and rep["tasks"][0]["verdict"] == "over-requested"
+    s = c.get("/api/dags/d/tasks/fat/rank", params={"top": 2}).json()
+    assert s["samples"] == 7 and len(s["offers"]) == 2 and s["offers"][0]["rank"] == 1
+    assert c.get("/api/dags/d/tasks/nope/rank").status_code == 404
+    assert c.get("/api/dags/d/tasks/fat/rank", params={"top": 0}).status_code == 422
+    assert c.get("/api/dags/d/tasks/fat/rank", params={"offers": "moon"}).status_code == 422
+    (a,) = c.get("/api/dags/d/anomalies").json()
+    assert a["flags"] == ["runtime_high"] and a["run_id"] == "r9"
+    assert c.get("/api/dags/d/anomalies", params={"limit": 0}).status_code == 422

@@ -25,6 +25,7 @@ NAV_ROUTE, DAG_ROUTE, RUN_ROUTE = "ai-scheduler", "ai-scheduler-dag", "ai-schedu
 ROUTERS: list[tuple[str, str]] = [
     ("airflow_ai_scheduler.airflow.ui.runs:router", "/api"),
     ("airflow_ai_scheduler.airflow.ui.steer:router", "/api"),
+    ("airflow_ai_scheduler.airflow.ui.usage:router", "/api"),
 ]
 
 
