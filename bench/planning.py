@@ -36,11 +36,12 @@ from airflow_ai_scheduler.planning.validate import validate  # noqa: E402
 
 def expected_misses(m: Manifest, plan: Plan) -> float:
     scorer = Scorer(m, m.offers or [])
+    placements = plan.placement_map  # a property that builds the dict: once, not per job (O(n²) at 10k)
     total = 0.0
     for jid, s in scorer.score_plan(plan).items():
         d = scorer.deadline_h[jid]
         if d is not None:
-            offer = scorer.offer_map[plan.placement_map[jid].offer_id]
+            offer = scorer.offer_map[placements[jid].offer_id]
             total += miss_probability(d - s.end, duration_sigma(scorer.jobs[jid], s.runtime, offer))
     return total
 
@@ -51,14 +52,16 @@ def run_one(shape: str, n: int, cpsat_limit: float, with_cpsat: bool, m: Manifes
     row: dict = {"shape": shape, "jobs": n, "offers": len(m.offers or [])}
     t = time.perf_counter()
     greedy = get_planner("greedy").plan(m)
+    seconds = time.perf_counter() - t  # the plan() call only (the misses below were timed with it before)
     row["greedy"] = {"omega": greedy.objective.total, "cost": greedy.objective.cost,
-                     "misses": expected_misses(m, greedy), "seconds": time.perf_counter() - t,
+                     "misses": expected_misses(m, greedy), "seconds": seconds,
                      "valid": not validate(m, greedy, m.offers or [])}
     if with_cpsat:
         t = time.perf_counter()
         opt = get_planner("optimal", time_limit_seconds=cpsat_limit).plan(m)
+        seconds = time.perf_counter() - t
         row["optimal"] = {"omega": opt.objective.total, "cost": opt.objective.cost,
-                          "misses": expected_misses(m, opt), "seconds": time.perf_counter() - t,
+                          "misses": expected_misses(m, opt), "seconds": seconds,
                           "status": opt.status, "lower_bound": opt.lower_bound, "gap": opt.gap,
                           "valid": not validate(m, opt, m.offers or []), "notes": opt.notes}
     od = on_demand_plan(m, m.offers or [])

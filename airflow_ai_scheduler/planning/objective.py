@@ -175,7 +175,7 @@ class PriceCurve:
         return [x for x in self.times[1:] if x > t]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobScore:
     start: float  # hours since now
     runtime: float
@@ -193,6 +193,26 @@ class JobScore:
         return self.compute_cost + self.egress_cost
 
 
+@dataclass(slots=True)
+class OfferTerms:
+    """What one job costs on one offer apart from its start time and where its inputs come from: computed
+    once per (job, offer) and reused for every start a planner tries."""
+
+    offer: Offer
+    runtime: float  # E[T], hours
+    p_int: float  # P(at least one interruption)
+    sigma: float  # σ of the runtime
+    curve: PriceCurve
+
+
+@dataclass(slots=True)
+class JobTerms:
+    """What one job costs anywhere: its priority factor and deadline (hours since now)."""
+
+    pf: float
+    deadline: float | None
+
+
 class Scorer:
     """Ω pieces for one manifest, with its offers resolved and price curves precomputed."""
 
@@ -204,15 +224,40 @@ class Scorer:
         self.order = topological_order(manifest.jobs)
         self.weights = manifest.weights
         self._curves: dict[str, PriceCurve] = {}
+        self._rates: dict[tuple[str, str], float] = {}
         self.deadline_h = {
             j.job_id: manifest.hours(j.deadline) if j.deadline is not None else None for j in manifest.jobs
         }
+        self._job_terms: dict[str, JobTerms] = {}
 
     def curve(self, offer: Offer) -> PriceCurve:
         c = self._curves.get(offer.offer_id)
         if c is None:
             c = self._curves[offer.offer_id] = PriceCurve.of(offer, self.manifest)
         return c
+
+    def rate(self, src: str, dst: str) -> float:
+        """:func:`egress_rate` of this manifest, memoised per pair of locations."""
+        r = self._rates.get((src, dst))
+        if r is None:
+            r = self._rates[src, dst] = egress_rate(self.manifest.egress, src, dst)
+        return r
+
+    def job_terms(self, job: Job) -> JobTerms:
+        t = self._job_terms.get(job.job_id)
+        if t is None:
+            t = self._job_terms[job.job_id] = JobTerms(priority_factor(job), self.deadline_h[job.job_id])
+        return t
+
+    def offer_terms(self, job: Job, offer: Offer) -> OfferTerms:
+        return OfferTerms(offer, *self.runtime_terms(job, offer), self.curve(offer))
+
+    @staticmethod
+    def runtime_terms(job: Job, offer: Offer) -> tuple[float, float, float]:
+        """(E[T], P_int, σ) of the job on the offer. They depend on the offer only through λ and, for an
+        elastic job, its vCPUs: planners share them among offers alike in those."""
+        runtime = expected_runtime(job, offer)
+        return runtime, interruption_probability(offer, runtime), duration_sigma(job, runtime, offer)
 
     def input_edges(self, job: Job, location_of: dict[str, str]) -> list[tuple[str, float]]:
         """(source location, GB) pairs of the job's input; dependencies not yet placed are skipped."""
@@ -226,14 +271,19 @@ class Scorer:
         share = gb / len(job.dependencies)
         return [(location_of[d], share) for d in job.dependencies if d in location_of]
 
+    def egress_cost(self, edges: list[tuple[str, float]], location: str) -> float:
+        """USD of moving ``edges`` (from :meth:`input_edges`) to ``location``."""
+        cost = 0.0
+        for src, gb in edges:
+            cost += gb * self.rate(src, location)
+        return cost
+
     def egress(self, job: Job, offer: Offer, location_of: dict[str, str]) -> tuple[float, float]:
         """(USD, worst transfer hours from the data region) of bringing the job's input to ``offer``."""
-        cost, hours = 0.0, 0.0
-        eg = self.manifest.egress
-        for src, gb in self.input_edges(job, location_of):
-            cost += gb * egress_rate(eg, src, offer.location)
+        cost = self.egress_cost(self.input_edges(job, location_of), offer.location)
+        hours = 0.0
         if job.data_region and job.input_data_size_gb > 0:
-            hours = transfer_hours(eg, job.input_data_size_gb, job.data_region, offer.location)
+            hours = transfer_hours(self.manifest.egress, job.input_data_size_gb, job.data_region, offer.location)
         return cost, hours
 
     def dependency_transfer_hours(self, job: Job, dep_location: str, offer: Offer) -> float:
@@ -243,20 +293,22 @@ class Scorer:
                               dep_location, offer.location)
 
     def score(self, job: Job, offer: Offer, start: float, location_of: dict[str, str]) -> JobScore:
-        runtime = expected_runtime(job, offer)
-        compute = self.curve(offer).integral(start, start + runtime)
         egress_cost, _ = self.egress(job, offer, location_of)
-        pf = priority_factor(job)
-        deadline = self.deadline_h[job.job_id]
-        p_int = interruption_probability(offer, runtime)
+        return self.score_terms(self.job_terms(job), self.offer_terms(job, offer), start, egress_cost)
+
+    def score_terms(self, jt: JobTerms, ot: OfferTerms, start: float, egress_cost: float) -> JobScore:
+        """The job's score at ``start`` from its precomputed terms (what :meth:`score` computes)."""
+        runtime = ot.runtime
+        compute = ot.curve.integral(start, start + runtime)
+        deadline = jt.deadline
         if deadline is None:
             tard, p_miss = 0.0, 0.0
         else:
             slack = deadline - (start + runtime)
             tard = max(0.0, -slack)
-            p_miss = miss_probability(slack, duration_sigma(job, runtime, offer))
-        risk = 1.0 - (1.0 - p_miss) * (1.0 - p_int)
-        return JobScore(start, runtime, compute, egress_cost, pf * tard, pf * risk)
+            p_miss = miss_probability(slack, ot.sigma)
+        risk = 1.0 - (1.0 - p_miss) * (1.0 - ot.p_int)
+        return JobScore(start, runtime, compute, egress_cost, jt.pf * tard, jt.pf * risk)
 
     def omega(self, s: JobScore) -> float:
         w = self.weights
