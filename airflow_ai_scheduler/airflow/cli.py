@@ -138,8 +138,8 @@ def _planned_line(rep: dict[str, Any]) -> str:
         return "no plan stored"
     line = f"planned cost (expected, at the plan's estimated runtimes): ${rep['planned_cost']:.6f}"
     if rep["on_demand_planned_cost"]:
-        line += (f"; the run planned all on-demand: ${rep['on_demand_planned_cost']:.6f} "
-                 f"({rep['planned_saving_pct']:.1f} % more)")
+        line += (f"; the run planned all on-demand: ${rep['on_demand_planned_cost']:.6f}, so the plan is "
+                 f"{rep['planned_saving_pct']:.1f} % cheaper")
     return line
 
 

@@ -98,6 +98,13 @@ class LocalDeployment:
             env[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
         return env
 
+    def write_passwords(self, passwords: Mapping[str, str]) -> None:
+        """Fix the simple auth manager's passwords (it generates random ones for users missing here)."""
+        path = self.home / "simple_auth_manager_passwords.json"
+        path.write_text(json.dumps(dict(passwords)))
+        path.chmod(0o600)
+        self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(path)
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
@@ -186,6 +193,15 @@ class LocalDeployment:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             raw = r.read()
         return json.loads(raw) if raw else None
+
+    def login(self, username: str, password: str) -> str:
+        """Log in as a user of the simple auth manager; later API calls use this user's token."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/token", method="POST",
+                                     data=json.dumps({"username": username, "password": password}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self._token = str(json.loads(r.read())["access_token"])
+        return self._token
 
     def _auth(self) -> dict[str, str]:
         token = getattr(self, "_token", None)

@@ -62,27 +62,24 @@ def critical_path(plan: Plan, manifest: Manifest | None) -> list[str]:
 
 class Prices:
     """On-demand price per hour of a machine (provider, region, instance type): the run's on-demand offers
-    first, then the price catalog; and the catalog's snapshot date."""
+    first, then the price catalog; and the date of the catalog snapshot the machines' prices come from."""
 
     def __init__(self, manifest: Manifest | None, catalog: Any = None) -> None:
         self.offers = {(o.provider, o.region, o.instance_type): o.price_per_hour
                        for o in (manifest.offers or []) if o.tier == "on-demand"} if manifest else {}
-        self.catalog = catalog
+        self.rows = {(r.provider, r.region, r.instance_type): r for r in (catalog.rows if catalog else [])}
         self.as_of: set[str] = set()
 
     def on_demand(self, provider: str | None, region: str | None, instance_type: str | None) -> float | None:
         if not provider:
             return None
         key = (provider, region, instance_type)
+        row = self.rows.get(key)  # type: ignore[arg-type]
+        if row is not None and row.as_of:
+            self.as_of.add(row.as_of)
         if key in self.offers:
             return self.offers[key]
-        if self.catalog is not None:
-            for r in self.catalog.rows:
-                if (r.provider, r.region, r.instance_type) == key:
-                    if r.as_of:
-                        self.as_of.add(r.as_of)
-                    return float(r.on_demand_usd_per_hour)
-        return None
+        return float(row.on_demand_usd_per_hour) if row is not None else None
 
 
 def number_tries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ export function CostPerTask({ view }) {
   const list = Object.values(jobs);
   if (!list.length) return null;
   const max = Math.max(1e-12, ...list.map((j) => Math.max(j.planned || 0, j.actual, j.od)));
-  const row = 30;
+  const row = 42;
   const label = 150;
   const h = list.length * row + 8;
   const bar = (v) => ((W - label - 70) * (v || 0)) / max;
@@ -31,13 +31,13 @@ export function CostPerTask({ view }) {
       <svg data-testid="cost-per-task" viewBox={`0 0 ${W} ${h}`} width="100%" style={{ fontSize: 10 }}>
         {list.map((j, i) => (
           <g key={j.job}>
-            <text x={2} y={i * row + 17} fill={cssVar("fg")}>{j.job.length > 22 ? j.job.slice(0, 21) + "…" : j.job}</text>
+            <text x={2} y={i * row + 21} fill={cssVar("fg")}>{j.job.length > 22 ? j.job.slice(0, 21) + "…" : j.job}</text>
             {series.map(([k, , c], s) => (
               <g key={k}>
-                <rect x={label} y={i * row + 3 + s * 8} width={Math.max(0.5, bar(j[k]))} height="7" fill={c}>
+                <rect x={label} y={i * row + 3 + s * 12} width={Math.max(0.5, bar(j[k]))} height="9" fill={c}>
                   <title>{`${j.job}: ${k} ${usd(j[k])}`}</title>
                 </rect>
-                <text x={label + bar(j[k]) + 3} y={i * row + 9 + s * 8} fill={cssVar("fg.muted")}>
+                <text x={label + bar(j[k]) + 3} y={i * row + 11 + s * 12} fill={cssVar("fg.muted")}>
                   {k === "od" && !j.odKnown ? "–" : k === "planned" && j.planned === null ? "not planned" : usd(j[k])}
                 </text>
               </g>
@@ -64,7 +64,7 @@ export function CumulativeSpend({ view }) {
   }
   const budget = view.summary && view.summary.budget_usd;
   const max = Math.max(1e-12, a, o, budget || 0);
-  const H = 180;
+  const H = 200;
   const L = 60;
   const X = (at) => L + ((at - start) / Math.max(1, end - start)) * (W - L - 10);
   const Y = (v) => H - 20 - (v / max) * (H - 40);
@@ -78,8 +78,8 @@ export function CumulativeSpend({ view }) {
         <line x1={L} x2={L} y1={10} y2={H - 20} stroke={cssVar("border")} />
         <text x={L - 4} y={Y(max) + 4} textAnchor="end" fill={cssVar("fg.muted")}>{usd(max)}</text>
         <text x={L - 4} y={H - 17} textAnchor="end" fill={cssVar("fg.muted")}>$0</text>
-        <text x={L} y={H - 5} fill={cssVar("fg.muted")}>{new Date(start).toISOString().slice(11, 19)}</text>
-        <text x={W - 10} y={H - 5} textAnchor="end" fill={cssVar("fg.muted")}>{new Date(end).toISOString().slice(11, 19)} UTC</text>
+        <text x={L} y={H - 4} fill={cssVar("fg.muted")}>{new Date(start).toISOString().slice(11, 19)}</text>
+        <text x={W - 10} y={H - 4} textAnchor="end" fill={cssVar("fg.muted")}>{new Date(end).toISOString().slice(11, 19)} UTC</text>
         {budget ? <line x1={L} x2={W - 10} y1={Y(budget)} y2={Y(budget)} stroke={cssVar("red.500")} strokeDasharray="4 3" /> : null}
         <path d={step("o")} fill="none" stroke={cssVar("blue.400")} strokeWidth="2" strokeDasharray="5 3" />
         <path d={step("a")} fill="none" stroke={cssVar("green.500")} strokeWidth="2.5" />

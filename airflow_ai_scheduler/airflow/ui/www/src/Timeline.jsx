@@ -2,7 +2,7 @@
 import { useState } from "react";
 
 import { clock, cssVar, fleetColours, secs, t, usd } from "./format";
-import { Box, Text } from "./ui";
+import { Box, Button, Flex, Text } from "./ui";
 
 const ROW = 34;
 const LABEL = 190;
@@ -20,6 +20,7 @@ function ticks(t0, t1, n = 6) {
 
 export function Timeline({ view }) {
   const [hover, setHover] = useState(null);
+  const [zoom, setZoom] = useState(null);
   const rows = [];
   const index = {};
   for (const p of view.placements) {
@@ -42,8 +43,13 @@ export function Timeline({ view }) {
     for (const tr of r.tries) times.push(t(tr.actual_start), t(tr.actual_end));
   }
   const valid = times.filter(Boolean).map((d) => d.getTime());
-  let t0 = Math.min(...valid);
-  let t1 = Math.max(...valid);
+  const ran = view.tries.flatMap((x) => [t(x.actual_start), t(x.actual_end)]).filter(Boolean).map((d) => d.getTime());
+  const full = [Math.min(...valid), Math.max(...valid)];
+  const actual = ran.length ? [Math.min(...ran), Math.max(...ran)] : full;
+  // the plan's windows come from estimates: when the tries took a small part of them, start on what ran
+  const narrow = ran.length > 0 && actual[1] - actual[0] < 0.25 * (full[1] - full[0]);
+  const mode = zoom || (narrow ? "ran" : "plan");
+  let [t0, t1] = mode === "ran" ? [Math.min(actual[0], full[0]), actual[1]] : full;
   if (t1 - t0 < 10000) t1 = t0 + 10000;
   const pad = (t1 - t0) * 0.02;
   t0 -= pad;
@@ -58,8 +64,21 @@ export function Timeline({ view }) {
 
   return (
     <Box position="relative" overflowX="auto">
-      <svg data-testid="timeline" viewBox={`0 0 ${WIDTH} ${height}`} width="100%" style={{ minWidth: 720, fontSize: 11 }}>
+      {narrow && (
+        <Flex gap="2" align="center" fontSize="xs" mb="1" data-testid="timeline-zoom">
+          <Text color="fg.muted">
+            {mode === "ran"
+              ? `Showing what ran (${secs((actual[1] - actual[0]) / 1000)}); the planned windows reach ${new Date(full[1]).toISOString().slice(11, 16)} UTC.`
+              : "Showing the whole plan; the tries are the short solid bars."}
+          </Text>
+          <Button size="xs" variant="outline" onClick={() => setZoom(mode === "ran" ? "plan" : "ran")}>
+            {mode === "ran" ? "show the whole plan" : "zoom to what ran"}
+          </Button>
+        </Flex>
+      )}
+      <svg data-testid="timeline" data-mode={mode} viewBox={`0 0 ${WIDTH} ${height}`} width="100%" style={{ minWidth: 720, fontSize: 11 }}>
         <defs>
+          <clipPath id="ais-plot"><rect x={LABEL} y={0} width={WIDTH - LABEL} height={height} /></clipPath>
           {Object.entries(colours).map(([fleet, c]) => (
             <pattern key={fleet} id={`hatch-${fleet.replace(/[^A-Za-z0-9_-]/g, "_")}`} width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
               <rect width="6" height="6" fill={cssVar(c.token)} fillOpacity="0.18" />
@@ -87,6 +106,7 @@ export function Timeline({ view }) {
                 {r.job.length > 26 ? r.job.slice(0, 25) + "…" : r.job}
                 {crit.has(r.job) ? " ★" : ""}
               </text>
+              <g clipPath="url(#ais-plot)">
               {p && (
                 <rect data-bar="planned" data-job={r.job} x={x(p.planned_start)} y={y + 4} rx="2"
                   width={Math.max(2, x(p.planned_end) - x(p.planned_start))} height={ROW / 2 - 6}
@@ -118,6 +138,7 @@ export function Timeline({ view }) {
                   </g>
                 );
               })}
+              </g>
             </g>
           );
         })}
@@ -133,6 +154,9 @@ function Hover({ x, y, item }) {
     <Box position="fixed" left={`${x + 14}px`} top={`${y + 10}px`} zIndex="tooltip" maxW="420px" bg="bg.panel"
       borderWidth="1px" borderColor="border" borderRadius="md" boxShadow="lg" p="2" fontSize="xs" pointerEvents="none">
       <Text fontWeight="bold">{item.job_id} — {planned ? "planned" : `${item.label}, ${item.outcome}`}</Text>
+      {Object.entries(item).filter(([k, v]) => /carbon|co2/i.test(k) && v !== null && v !== undefined).map(([k, v]) => (
+        <Text key={k}>{k.replace(/_/g, " ")}: {typeof v === "number" ? v.toFixed(4) : String(v)}</Text>
+      ))}
       <Text>{item.fleet} ({item.tier}) · {item.provider}:{item.region} {item.instance_type}</Text>
       {planned ? (
         <>
