@@ -118,6 +118,13 @@ Airflow is up with the AI Scheduler. Open
   login: admin / {password}
 
 Trigger {dag_id} again from the UI for another run. Press Ctrl-C to stop Airflow.""", flush=True)
+    import signal
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or a kill stops Airflow like Ctrl-C
+        signal.signal(sig, interrupt)
     try:
         while all(p.poll() is None for p in af.procs.values()):  # type: ignore[attr-defined]
             time.sleep(1)

@@ -7,6 +7,7 @@ Every process starts in its own process group and is killed on exit, even when t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -149,9 +150,36 @@ class LocalDeployment:
         self.kill(name)
         self.start_component(name)
 
-    def stop(self) -> None:
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM every process group at once, SIGKILL what is left after ``grace`` seconds; a second
+        Ctrl-C (or the terminal closing) while this runs is ignored, so no process is left behind."""
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
+            except ValueError:  # not the main thread: nothing to protect
+                pass
+        try:
+            self._stop_all(grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_all(self, grace: float) -> None:
+        procs, self.procs = self.procs, {}
+        for p in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in procs.values():
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)  # also the group's children (workers, gunicorn/uvicorn)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=10)
         if self._pg_admin_url:
             from sqlalchemy import create_engine, text
 

@@ -197,6 +197,12 @@ def test_overview_and_dag_tab_render(deployment, browser):
     assert page.locator("[data-testid=history] tbody tr").count() >= 4
     page.screenshot(path=str(ARTIFACTS / "dag-tab.png"), full_page=True)
     assert not page.errors, page.errors
+    dark = _page(browser, af)
+    dark.emulate_media(color_scheme="dark")
+    dark.goto(f"http://127.0.0.1:{af.port}/dags/ml_pipeline/runs/{af.runs['ml_pipeline']}/plugin/ai-scheduler-run")
+    dark.wait_for_selector("[data-testid=timeline]", timeout=60_000)
+    dark.wait_for_timeout(500)
+    dark.screenshot(path=str(ARTIFACTS / "run-tab-dark.png"), full_page=True)
 
 
 def test_a_user_without_access_to_a_dag_sees_none_of_it(deployment, browser):

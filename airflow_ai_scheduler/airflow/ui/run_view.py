@@ -153,7 +153,7 @@ def run_view(store: Any, dag_id: str, run_id: str, *, catalog: Any = None) -> di
         })
     return {"dag_id": dag_id, "run_id": run_id, "plan": _plan_head(stored, plan), "placements": placements,
             "tries": tries, "critical_path": [j for j in critical_path(plan, manifest)] if plan else [],
-            "summary": summarize(stored, tries), "catalog_as_of": sorted(prices.as_of)[-1] if prices.as_of else None,
+            "summary": {**summarize(stored, tries), "budget_usd": manifest.budget_usd if manifest else None}, "catalog_as_of": sorted(prices.as_of)[-1] if prices.as_of else None,
             "legend": LEGEND}
 
 
