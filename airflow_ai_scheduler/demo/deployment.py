@@ -287,7 +287,7 @@ class LocalDeployment:
         while time.monotonic() < deadline:
             try:
                 state = self.run_state(dag_id, run_id)
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, OSError):  # refused, reset, or a read timeout under load
                 state = "api unavailable"
             if state in ("success", "failed"):
                 return state

@@ -230,3 +230,20 @@ def test_fleets_json_hides_backend_options(client, monkeypatch):
     (f,) = resp.json()
     assert (f["name"], f["slots"], f["region"]) == ("gpu-spot", 3, "us-west-2") and f["price_per_hour"] > 0
     assert "s3cr3t-value" not in resp.text
+
+
+def test_what_if_of_a_re_planned_run_covers_the_whole_run(client, store):
+    """After a re-plan (e.g. a preemption) the stored manifest holds only the unfinished tasks; the what-if
+    keeps the finished tasks' placements so that both plans price the whole run."""
+    offers = [offer("od", price=1.0), offer("s", "spot", 0.2, lam=0.01)]
+    full = manifest([job("a"), job("b", deps=["a"])], offers)
+    first = GreedyPlanner().plan(full)
+    store.save_plan("d", "rp", first, full, on_demand_cost=2.0)
+    rest = manifest([job("b")], offers)
+    from airflow_ai_scheduler.airflow.planning_service import merge_plans
+
+    store.save_plan("d", "rp", merge_plans(first, GreedyPlanner().plan(rest)), rest, on_demand_cost=2.0)
+    r = client.post("/api/runs/d/rp/what-if", json={"tiers": ["on-demand"]}).json()
+    assert {p["job_id"] for p in r["what_if"]["placements"]} == {"a", "b"}
+    a = next(p for p in r["what_if"]["placements"] if p["job_id"] == "a")
+    assert a["fleet"] == first.placement_map["a"].offer_id  # finished: kept as planned

@@ -73,7 +73,11 @@ def replan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> tuple[Any, Any,
         alt = run_planner(req.planner, manifest.model_copy(update={"offers": offers}), offers, **kwargs).plan
     except AiSchedulerError as exc:
         raise HTTPException(422, f"no plan under these settings: {exc}") from None
-    return stored, manifest, alt
+    # a re-plan's manifest holds only the tasks unfinished then: the others keep their placements, so both
+    # plans cover the whole run (as the executor's own re-plans do)
+    from airflow_ai_scheduler.airflow.planning_service import merge_plans
+
+    return stored, manifest, merge_plans(stored.plan, alt)
 
 
 def what_if_plan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> dict[str, Any]:

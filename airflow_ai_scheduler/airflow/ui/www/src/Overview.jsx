@@ -6,7 +6,7 @@ import { stamp, usd } from "./format";
 import { RunsTable, Pager } from "./DagView";
 import { AppLink, runHref } from "./links";
 import { Loading, Section, Stat } from "./RunView";
-import { Badge, Box, SimpleGrid, Table, Text } from "./ui";
+import { Badge, Box, Heading, SimpleGrid, Table, Text } from "./ui";
 
 export function Overview() {
   const [runs, setRuns] = useState(null);
@@ -25,6 +25,7 @@ export function Overview() {
   const exp = runs.runs.reduce((a, r) => a + (r.objective_cost || 0), 0);
   return (
     <Box p="4" data-testid="ai-scheduler-overview">
+      <Heading size="lg" mb="1">AI Scheduler — what runs cost</Heading>
       <Text fontSize="sm" color="fg.muted" mb="3">
         The AI Scheduler plans each DAG run onto spot and on-demand fleets, routes its tasks there and records what each try cost. Open a run for its timeline and the reasons behind every placement.
       </Text>
