@@ -11,7 +11,7 @@ SECTION = "ai_scheduler"
 CONFIG_DEFAULTS: dict[str, str] = {
     "planner": "optimal",
     "planner_time_limit_seconds": "10",
-    "plan_wait_seconds": "5",
+    "plan_wait_seconds": "0",
     "fleets": "",
     "fleets_file": "",
     "default_duration_hours": "0.1",
@@ -30,4 +30,5 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "approval_timeout_minutes": "",
     "approval_on_timeout": "reject",
     "measure_usage": "True",
+    "dispatch_policy": "priority_weight",
 }

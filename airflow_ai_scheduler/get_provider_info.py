@@ -35,9 +35,11 @@ def get_provider_info() -> dict:
                         "version_added": "0.1.0", "type": "float", "example": "30", "default": "10",
                     },
                     "plan_wait_seconds": {
-                        "description": "How long a queued task waits for its run's plan before the greedy plan "
-                                       "(made first, in milliseconds) is used.",
-                        "version_added": "0.1.0", "type": "float", "example": "2", "default": "5",
+                        "description": "How long a queued task may wait for the configured planner's plan "
+                                       "(CP-SAT, LLM) before it is routed by the greedy plan, which is made first, "
+                                       "in milliseconds. 0 (the default): route at once; tasks that started by the "
+                                       "greedy plan keep their place in the later plan.",
+                        "version_added": "0.1.0", "type": "float", "example": "5", "default": "0",
                     },
                     "fleets": {
                         "description": "Fleets as inline JSON: a list of {name, provider, region, instance_type, "
@@ -135,6 +137,14 @@ def get_provider_info() -> dict:
                                        "memory, I/O bytes) and record it in the task history; read by "
                                        "'airflow ai-scheduler rightsize' and the anomaly flags.",
                         "version_added": "0.1.0", "type": "boolean", "example": "False", "default": "True",
+                    },
+                    "dispatch_policy": {
+                        "description": "Which due task a fleet runs first when more are due than it has free "
+                                       "slots: a dispatch policy name (priority_weight = Airflow's own order); "
+                                       "a fleet's own dispatch_policy overrides it. Third-party policies "
+                                       "register under the entry-point group airflow_ai_scheduler.dispatch_policies.",
+                        "version_added": "0.2.0", "type": "string", "example": "fair_share",
+                        "default": "priority_weight",
                     },
                 },
             },

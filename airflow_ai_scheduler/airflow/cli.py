@@ -261,17 +261,14 @@ def history_command(args: Any) -> None:
 
 
 def fleets_command(args: Any) -> None:
-    from airflow.configuration import conf
+    from airflow_ai_scheduler.settings import load_settings
 
-    from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
-    from airflow_ai_scheduler.fleets.base import fleet_offers, load_fleets
-
-    specs = load_fleets(conf.get(SECTION, "fleets", fallback=CONFIG_DEFAULTS["fleets"]),
-                        conf.get(SECTION, "fleets_file", fallback=CONFIG_DEFAULTS["fleets_file"]))
+    settings = load_settings(check=False)  # priced from catalog_path, as the executor prices them
+    specs = list(settings.fleets)
     if getattr(args, "worker_command", None):
         print(_worker_lines(specs, args.worker_command))
         return
-    offers = {o.offer_id: o for o in fleet_offers(specs)}
+    offers = {o.offer_id: o for o in settings.offers}
     output = _output(args)
     if output in ("json", "yaml"):
         _print([{**s.model_dump(), "price_per_hour": offers[s.name].price_per_hour,

@@ -16,9 +16,12 @@ DAG-wide defaults: ``default_args={"executor_config": placement(...)}`` reaches 
 ``default_args``. To extend shared defaults in one task, pass them as ``base``:
 ``placement(priority=5, base=DEFAULTS)`` (the task's fields win; ``base``'s other keys are kept).
 
-A malformed hint fails early: :func:`placement` raises :class:`InvalidHintError` at the call naming the
-field, and the cluster policy in :mod:`.policy` fails the DAG's import naming the DAG, the task and the
-field. A DAG-level ``DeadlineAlert`` is read by :func:`dag_deadline` / :func:`resolve_dag_deadline`.
+A malformed hint — through :func:`placement`, :class:`Resources`, a raw ``executor_config`` dict or
+``default_args`` — fails the DAG's import with one line naming the DAG, the task and the field: the values
+are checked when the DAG is parsed, by the cluster policy in :mod:`.policy` (at the ``placement()`` call
+the task does not exist yet, so the call itself records what is wrong instead of raising). Values that can
+never be met fail there too: a zero budget, a hard deadline already in the past. A DAG-level
+``DeadlineAlert`` is read by :func:`dag_deadline` / :func:`resolve_dag_deadline`.
 """
 
 from __future__ import annotations
@@ -31,13 +34,34 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_ai_scheduler.exceptions import InvalidHintError
-from airflow_ai_scheduler.models import Resources
+from airflow_ai_scheduler.models import Resources as ResourcesModel
 
 HINT_KEY = "ai_scheduler"
+#: where placement() records what was wrong with its arguments (reported when the DAG is parsed)
+PROBLEMS_KEY = "__problems__"
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HINT_KEY", "Resources", "TaskHint", "dag_deadline", "parse_hint", "placement", "resolve_dag_deadline"]
+__all__ = ["HINT_KEY", "Resources", "TaskHint", "check_at_import", "dag_deadline", "parse_hint", "placement",
+           "resolve_dag_deadline"]
+
+
+class Resources(dict):  # type: ignore[type-arg]
+    """A task's resource needs, for ``placement(resources=Resources(vcpus=4, memory_gib=16, gpus=1))``:
+    ``vcpus``, ``memory_gib``, ``gpus``, ``gpu_type`` (e.g. ``"A100"``). Values are checked when the DAG is
+    parsed, so a bad one (``vcpus=-1``, a misspelt name) fails the DAG's import naming the DAG, the task and
+    the field, like every other hint. Reads like the model: ``Resources(vcpus=4).vcpus == 4``."""
+
+    def __init__(self, **fields: Any) -> None:
+        super().__init__({k: v for k, v in fields.items() if v is not None})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self:
+            return self[name]
+        field = ResourcesModel.model_fields.get(name)
+        if field is None:
+            raise AttributeError(name)
+        return field.default
 
 
 class Deadline(BaseModel):
@@ -72,9 +96,9 @@ class TaskHint(BaseModel):
     checkpointable: bool = False
     checkpoint_interval_seconds: float | None = Field(None, gt=0)
     restart_overhead_seconds: float | None = Field(None, ge=0)
-    resources: Resources | None = None
-    priority: int | None = None
-    budget_usd: float | None = Field(None, ge=0)
+    resources: ResourcesModel | None = None
+    priority: int | None = Field(None, ge=1, le=10, description="1 (least) to 10 (most important)")
+    budget_usd: float | None = Field(None, gt=0, description="max expected cost of the task, USD")
     elastic: bool = False
     parallel_fraction: float | None = Field(None, gt=0, le=1, description="elastic: share of the work that "
                                             "scales with vCPUs (Amdahl's law)")
@@ -146,6 +170,15 @@ def _names(value: Any, field: str) -> list[Any] | None:
     return list(value)
 
 
+def _converted(problems: list[dict[str, str]], fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, or None with the problem recorded (placement() never raises: see the module doc)."""
+    try:
+        return fn(*args)
+    except InvalidHintError as exc:
+        problems.append({"field": exc.field or "hint", "message": str(exc)})
+        return None
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -210,50 +243,38 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     measured tries; ``resources`` stays the request until then.
     ``base``: another ``placement(...)`` whose hint and keys this one extends.
 
-    Raises :class:`InvalidHintError` naming the bad field (and the DAG, when called inside one).
+    Nothing is raised here: a bad value is recorded and fails the DAG's import when it is parsed, naming
+    the DAG, the task and the field (the task does not exist yet at this call).
     """
     base_hint = (base or {}).get(HINT_KEY, {})
-    raw: dict[str, Any] = dict(base_hint) if isinstance(base_hint, Mapping) else {}
+    raw: dict[str, Any] = {k: v for k, v in base_hint.items() if k != PROBLEMS_KEY} if isinstance(
+        base_hint, Mapping) else {}
+    problems: list[dict[str, str]] = list(base_hint.get(PROBLEMS_KEY, [])) if isinstance(base_hint, Mapping) else []
     if deadline is not None:
-        raw["deadline"] = _deadline(deadline)
+        raw["deadline"] = _converted(problems, _deadline, deadline)
     if resources is not None:
-        if isinstance(resources, Resources):
+        if isinstance(resources, ResourcesModel):
             raw["resources"] = resources.model_dump(mode="json", by_alias=False)
         elif isinstance(resources, Mapping):
             raw["resources"] = dict(resources)
         else:
-            raise InvalidHintError(f"expected Resources(...) or a dict, got {resources!r}", field="resources")
+            problems.append({"field": "resources", "message": f"expected Resources(...) or a dict, got {resources!r}"})
     simple = {"hard_deadline": hard_deadline or None, "checkpointable": checkpointable or None,
               "priority": priority, "budget_usd": budget_usd, "elastic": bool(elastic) or None,
-              "parallel_fraction": _parallel_fraction(elastic),
+              "parallel_fraction": _converted(problems, _parallel_fraction, elastic),
               "data_gb": data_gb or None, "data_region": data_region, "rightsize": rightsize or None,
-              "tiers": _names(tiers, "tiers"), "providers": _names(providers, "providers"),
-              "regions": _names(regions, "regions"),
-              "checkpoint_interval_seconds": _seconds(checkpoint_interval, "checkpoint_interval"),
-              "restart_overhead_seconds": _seconds(restart_overhead, "restart_overhead"),
-              "duration_seconds": _seconds(duration, "duration"),
-              "duration_std_seconds": _seconds(duration_std, "duration_std")}
+              "tiers": _converted(problems, _names, tiers, "tiers"),
+              "providers": _converted(problems, _names, providers, "providers"),
+              "regions": _converted(problems, _names, regions, "regions"),
+              "checkpoint_interval_seconds": _converted(problems, _seconds, checkpoint_interval, "checkpoint_interval"),
+              "restart_overhead_seconds": _converted(problems, _seconds, restart_overhead, "restart_overhead"),
+              "duration_seconds": _converted(problems, _seconds, duration, "duration"),
+              "duration_std_seconds": _converted(problems, _seconds, duration_std, "duration_std")}
     raw.update({k: v for k, v in simple.items() if v is not None})
-    try:
-        TaskHint.model_validate(raw)
-    except ValidationError as exc:
-        field, msg = _error(exc)
-        raise InvalidHintError(msg, dag_id=_current_dag_id(), field=_user_field(field)) from None
+    raw = {k: v for k, v in raw.items() if v is not None}
+    if problems:
+        raw[PROBLEMS_KEY] = problems
     return {**dict(base or {}), **executor_config, HINT_KEY: raw}
-
-
-def _current_dag_id() -> str | None:
-    """The DAG being defined while placement() runs (inside ``@dag`` or ``with DAG(...)``), to name it in
-    errors: the task does not exist yet, but the traceback's line shows it. Only looked up when the SDK
-    is already imported (never import Airflow from here), and best-effort: the context stack is internal."""
-    import sys
-
-    module = sys.modules.get("airflow.sdk.definitions._internal.contextmanager")
-    try:
-        dag = module.DagContext.get_current() if module is not None else None
-    except Exception:  # an internal API: never let it mask the real error
-        return None
-    return getattr(dag, "dag_id", None)
 
 
 def _user_field(field: str) -> str:
@@ -274,11 +295,38 @@ def parse_hint(executor_config: Mapping[str, Any] | None, *, dag_id: str | None 
     if not isinstance(raw, Mapping):
         raise InvalidHintError(f"executor_config[{HINT_KEY!r}] must be a mapping made by placement(), got "
                                f"{type(raw).__name__}", dag_id=dag_id, task_id=task_id, field=HINT_KEY)
+    problems = raw.get(PROBLEMS_KEY)
+    if problems:  # what placement() could not even convert
+        first = problems[0]
+        message = "; ".join(_bare(p["message"]) if len(problems) == 1 else f"{p['field']}: {_bare(p['message'])}"
+                            for p in problems)
+        raise InvalidHintError(message, dag_id=dag_id, task_id=task_id, field=str(first.get("field", "hint")))
     try:
         return TaskHint.model_validate(dict(raw))
     except ValidationError as exc:
         field, msg = _error(exc)
         raise InvalidHintError(msg, dag_id=dag_id, task_id=task_id, field=_user_field(field)) from None
+
+
+def _bare(message: str) -> str:
+    """An InvalidHintError's message without its ``invalid ... hint (...): `` prefix."""
+    return message.split("): ", 1)[1] if message.startswith("invalid ai_scheduler placement hint (") else message
+
+
+def check_at_import(executor_config: Mapping[str, Any] | None, *, dag_id: str | None, task_id: str | None,
+                    now: datetime | None = None) -> TaskHint | None:
+    """:func:`parse_hint` plus what can never be met, known when the DAG is parsed: a hard deadline that is
+    already in the past. (What cannot be met by the configured fleets — 64 GPUs, spot only with no spot
+    fleet — is found when the run is planned, and shown on the run page, the report and the task's Event
+    Log.)"""
+    hint = parse_hint(executor_config, dag_id=dag_id, task_id=task_id)
+    now = now or datetime.now(timezone.utc)
+    if hint is not None and hint.hard_deadline and hint.deadline is not None and hint.deadline.at is not None \
+            and hint.deadline.at <= now:
+        raise InvalidHintError(f"hard deadline {hint.deadline.at.isoformat()} is already in the past: no run can "
+                               "meet it (make it relative to the run's start, e.g. deadline=timedelta(hours=2))",
+                               dag_id=dag_id, task_id=task_id, field="deadline")
+    return hint
 
 
 # -- the DAG-level DeadlineAlert ------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class RunInfo:
     #: per-DAG (``params``) and per-run (``conf``) planning options: ``ai_scheduler_planner``,
     #: ``ai_scheduler_llm_model``; the run's conf wins over the DAG's params
     options: dict[str, Any] = field(default_factory=dict)
+    #: task_id → Airflow ``owner`` (what dispatch policies and budgets share fleets by)
+    owners: dict[str, str] = field(default_factory=dict)
 
 
 def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
@@ -121,7 +123,7 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
     tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == dag_id,
                                                      TaskInstance.run_id == run_id)).all()
     run_start = dr.start_date or dr.queued_at or dr.logical_date or dr.run_after
-    tasks, docs = [], {}
+    tasks, docs, owners = [], {}, {}
     for ti in tis:
         task = dag.get_task(ti.task_id) if dag and dag.has_task(ti.task_id) else None
         tasks.append(TaskInfo(
@@ -129,6 +131,8 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
             priority_weight=ti.priority_weight or 1, executor_config=ti.executor_config or (task.executor_config if task else None),
             upstream_task_ids=sorted(task.upstream_task_ids) if task else [],
         ))
+        if task is not None and getattr(task, "owner", None):
+            owners[ti.task_id] = str(task.owner)
         doc = getattr(task, "doc_md", None) or getattr(task, "doc", None) if task else None
         if doc:
             docs[ti.task_id] = str(doc)
@@ -137,7 +141,8 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
     deadline = resolve_dag_deadline(dag, queued_at=dr.queued_at or run_start, logical_date=dr.logical_date,
                                     session=session) if dag else None
     return RunInfo(dag_id=dag_id, run_id=run_id, run_start=run_start, tasks=tasks, dag_deadline_at=deadline,
-                   docs=docs, options=run_options(getattr(dag, "params", None), getattr(dr, "conf", None)))
+                   docs=docs, options=run_options(getattr(dag, "params", None), getattr(dr, "conf", None)),
+                   owners=owners)
 
 
 OPTION_KEYS = ("ai_scheduler_planner", "ai_scheduler_llm_model", "ai_scheduler_require_approval",

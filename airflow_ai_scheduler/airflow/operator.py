@@ -67,25 +67,22 @@ class PlanPlacementOperator(BaseOperator):
                  for t in dag.tasks if t.task_id not in upstream_of_me]
         run_start = getattr(dag_run, "start_date", None) or datetime.now(timezone.utc)
         run = RunInfo(dag_id=dag.dag_id, run_id=dag_run.run_id, run_start=run_start, tasks=tasks)
-        settings = _settings()
-        offers = settings["offers"]
-        weights = Weights(**{**settings["weights"], **self.weights})
+        from airflow_ai_scheduler.settings import load_settings
+
+        settings = load_settings()
+        offers = settings.offers
+        weights = Weights(**{**settings.weights.model_dump(by_alias=False), **self.weights})
         manifest = build_manifest(run, now=datetime.now(timezone.utc), offers=offers, weights=weights,
-                                  default_duration_hours=settings["default_duration_hours"])
+                                  default_duration_hours=settings.default_duration_hours)
         if self.allowed_providers or self.allowed_regions:
             jobs = [j.model_copy(update={"allowed_providers": j.allowed_providers or self.allowed_providers,
                                          "allowed_regions": j.allowed_regions or self.allowed_regions})
                     for j in manifest.jobs]
             manifest = manifest.model_copy(update={"jobs": jobs})
-        kwargs: dict[str, Any] = {}
-        if self.planner == "optimal":
-            kwargs["time_limit_seconds"] = self.time_limit_seconds
-        elif self.planner == "llm":
-            docs = {t.task_id: str(t.doc_md) for t in dag.tasks if getattr(t, "doc_md", None)}
-            kwargs.update(fallback_time_limit_seconds=self.time_limit_seconds, job_docs=docs,
-                          timeout_seconds=settings["llm_timeout_seconds"],
-                          conn_id=settings["llm_conn_id"], model=self.model or settings["llm_model"] or None)
-        result = run_planner(self.planner, manifest, offers, **kwargs)
+        docs = {t.task_id: str(t.doc_md) for t in dag.tasks if getattr(t, "doc_md", None)}
+        name, kwargs = settings.planner_call(planner=self.planner, time_limit_seconds=self.time_limit_seconds,
+                                             model=self.model, job_docs=docs)
+        result = run_planner(name, manifest, offers, **kwargs)
         plan = result.plan
         self.log.info("plan for %s/%s:\n%s", dag.dag_id, dag_run.run_id, format_plan(plan, manifest, offers))
         if result.exchange is not None:
@@ -105,28 +102,3 @@ def summary(plan: Any) -> dict[str, Any]:
     return {"planner": plan.planner, "status": plan.status, "tasks": len(plan.placements), "tiers": tiers,
             "expected_cost_usd": round(plan.objective.cost, 6), "objective": round(plan.objective.total, 6),
             "valid": plan.is_valid, "planning_seconds": plan.planning_seconds}
-
-
-def _settings() -> dict[str, Any]:
-    """The [ai_scheduler] options the operator needs, read when it runs (never at import)."""
-    from airflow.configuration import conf
-
-    from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
-    from airflow_ai_scheduler.fleets.base import fleet_offers, load_fleets
-
-    def opt(k: str) -> str:
-        return conf.get(SECTION, k, fallback=CONFIG_DEFAULTS[k])
-
-    catalog = None
-    if opt("catalog_path"):
-        from airflow_ai_scheduler.catalog import load_catalog
-
-        catalog = load_catalog(opt("catalog_path"))
-    return {
-        "offers": fleet_offers(load_fleets(opt("fleets"), opt("fleets_file")), catalog),
-        "weights": {"cost": float(opt("cost_weight")), "tardiness": float(opt("tardiness_weight")),
-                    "risk": float(opt("risk_weight"))},
-        "default_duration_hours": float(opt("default_duration_hours")),
-        "llm_conn_id": opt("llm_conn_id"), "llm_model": opt("llm_model"),
-        "llm_timeout_seconds": float(opt("llm_timeout_seconds")),
-    }

@@ -168,7 +168,7 @@ class OrphanRecorder:
 
     def row(self, t: dict[str, Any]) -> dict[str, Any]:
         """The history row of one such try (pure, given the recorder's fleets)."""
-        from airflow_ai_scheduler.fleets.celery import fleet_of
+        from airflow_ai_scheduler.fleets.base import fleet_of
 
         fleet = fleet_of(t.get("external_executor_id"))
         if fleet not in self.specs:

@@ -1,9 +1,21 @@
-"""Plans DAG runs in a background thread of the scheduler, so a planner call never blocks its loop.
+"""Plans DAG runs off the scheduler loop, and hands the executor only plans that passed the validator.
 
-For a run it first publishes the fast greedy plan (milliseconds), then the configured planner's
-(CP-SAT or LLM) when it is done; a plan already stored for the run (a scheduler restart, or one made by
-``PlanPlacementOperator``) is reused instead. It also writes history rows off the loop. Every database
-call here runs in this thread with its own session; errors are logged, never raised into the scheduler.
+Two pools, so a slow plan never holds up a fast one:
+
+* **fast** (one thread): claim the run (several schedulers plan it once), read its task instances, build
+  the manifest, plan it with greedy (milliseconds), validate, publish. A run's tasks can be routed as soon
+  as this is done.
+* **slow** (``planner_workers`` threads): the configured planner (CP-SAT, LLM), validated; published
+  when valid, else the greedy plan stays — with the reason in the plan's notes.
+
+Database chores of the executor (refreshes, requeues, history) are on a third thread
+(:mod:`.bookkeeping`), so neither pool delays them.
+
+What the executor reads (:meth:`PlanningService.get`) is a :class:`RunPlan`: the plan, whether it may
+route tasks (``routable``: it passed the validator), and per task what could not be planned and why
+(``unmet``). A task whose run has no routable plan still runs — on its safe default fleet — and the reason
+is kept in the plan record. Several schedulers (Airflow's HA mode): the first to claim a run plans it and
+stores the plan; the others route by the stored plan (re-read while they hold tasks of the run).
 """
 
 from __future__ import annotations
@@ -17,9 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_ai_scheduler.models import Manifest, Offer, Placement, Plan, Weights
+from airflow_ai_scheduler.models import Manifest, Placement, Plan, Weights
 
 log = logging.getLogger(__name__)
+
+#: how often a scheduler that does not plan a run re-reads that run's stored plan
+FOLLOW_SECONDS = 3.0
 
 
 @dataclass
@@ -32,6 +47,22 @@ class RunPlan:
     source: str = "executor"  # executor | operator | stored
     jobs: dict[str, Any] = field(default_factory=dict)  # job_id → Job, across re-plans
     on_demand_cost: float | None = None  # the whole run all on-demand, from its first plan
+    #: may tasks be routed by this plan? (it passed the validator)
+    routable: bool = True
+    #: why it may not (the validator's findings, or the planner's error)
+    reason: str = ""
+    #: job_id → why no configured fleet can meet the task's hints (it runs on its safe default fleet)
+    unmet: dict[str, str] = field(default_factory=dict)
+    #: task_id → Airflow owner (what dispatch policies share fleets by)
+    owners: dict[str, str] = field(default_factory=dict)
+    #: the plan-approval request of a run that asks for one (the approval gate holds its tasks until a
+    #: person decides): {"timeout_minutes", "on_timeout"}
+    approval: dict[str, Any] | None = None
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval is not None
+    stored_id: int | None = None
 
     def __post_init__(self) -> None:
         self.placements = self.plan.placement_map
@@ -39,9 +70,9 @@ class RunPlan:
             self.jobs = {**self.jobs, **self.manifest.job_map}
 
 
-def merge_plans(previous: Plan | None, new: Plan) -> Plan:
+def merge_plans(previous: Plan | None, new: Plan, weights: Weights | None = None) -> Plan:
     """A re-plan covers only the run's unfinished tasks: keep the earlier placements of the others, so
-    the run's plan stays complete (its objective adds their expected cost)."""
+    the run's plan stays complete (its objective adds their expected cost, weighted as configured)."""
     if previous is None:
         return new
     fresh = {p.job_id for p in new.placements}
@@ -50,81 +81,87 @@ def merge_plans(previous: Plan | None, new: Plan) -> Plan:
         return new
     extra = sum(p.estimated_cost for p in kept)
     o = new.objective
-    objective = o.model_copy(update={"cost": round(o.cost + extra, 6),
-                                     "total": round(o.total + extra * 1.0, 6)})
+    w = (weights or Weights()).cost
+    objective = o.model_copy(update={"cost": round(o.cost + extra, 6), "total": round(o.total + extra * w, 6)})
     return new.model_copy(update={"placements": [*kept, *new.placements], "objective": objective,
                                   "notes": [*new.notes, f"re-planned {len(fresh)} unfinished task(s); kept "
                                                         f"{len(kept)} earlier placement(s)"]})
 
 
-@dataclass
-class PlanningSettings:
-    planner: str = "optimal"
-    time_limit_seconds: float = 10.0
-    default_duration_hours: float = 0.1
-    lookback_runs: int = 20
-    weights: Weights = field(default_factory=Weights)
-    planner_kwargs: dict[str, Any] = field(default_factory=dict)
-    llm_conn_id: str | None = None
-    llm_model: str | None = None
-    llm_timeout_seconds: float = 60.0
-    approval_timeout_minutes: float | None = None
-    approval_on_timeout: str = "reject"
+def violation_summary(plan: Plan, limit: int = 3) -> str:
+    shown = "; ".join(f"{v.job_id or 'plan'}: {v.rule} ({v.detail})" for v in plan.violations[:limit])
+    more = len(plan.violations) - limit
+    return f"{len(plan.violations)} violation(s): {shown}" + (f"; and {more} more" if more > 0 else "")
 
-    def approval_for(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The approval request a run's options ask for (``ai_scheduler_require_approval``), or None."""
-        options = options or {}
-        wanted = options.get("ai_scheduler_require_approval")
-        if isinstance(wanted, str):
-            wanted = wanted.strip().lower() in ("1", "true", "yes", "on")
-        if not wanted:
-            return None
-        timeout = options.get("ai_scheduler_approval_timeout_minutes", self.approval_timeout_minutes)
-        return {"timeout_minutes": float(timeout) if timeout not in (None, "") else None,
-                "on_timeout": str(options.get("ai_scheduler_approval_on_timeout") or self.approval_on_timeout)}
 
-    def planner_for(self, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        """(planner name, constructor kwargs) for a run; its DAG's params or conf may pick the planner
-        (``ai_scheduler_planner``) and the LLM model (``ai_scheduler_llm_model``)."""
-        options = options or {}
-        name = str(options.get("ai_scheduler_planner") or self.planner)
-        kwargs = dict(self.planner_kwargs)
-        if name == "optimal":
-            kwargs.setdefault("time_limit_seconds", self.time_limit_seconds)
-        elif name == "llm":
-            kwargs.setdefault("fallback_time_limit_seconds", self.time_limit_seconds)
-            kwargs.setdefault("timeout_seconds", self.llm_timeout_seconds)
-            if self.llm_conn_id and "model" not in kwargs:
-                kwargs.setdefault("conn_id", self.llm_conn_id)
-            model = options.get("ai_scheduler_llm_model") or self.llm_model
-            if model:
-                kwargs["model"] = str(model)
-        return name, kwargs
+def split_unmet(manifest: Manifest, offers: list[Any]) -> tuple[Manifest, dict[str, str]]:
+    """(the manifest without the jobs no offer can run, job_id → why). A job's dependency on an unmet job
+    is dropped (the unmet job still runs, on a safe default fleet, so its dependents still wait for it in
+    Airflow); the plan's timing for them assumes it finishes at once."""
+    from airflow_ai_scheduler.planning.candidates import fit_problem
+    from airflow_ai_scheduler.planning.objective import Scorer
+
+    unmet: dict[str, str] = {}
+    for job in manifest.jobs:
+        problems = [fit_problem(job, o) for o in offers]
+        if all(problems):
+            distinct = sorted({str(p) for p in problems})
+            unmet[job.job_id] = "no configured fleet can run it: " + "; ".join(distinct[:3]) + (
+                f"; and {len(distinct) - 3} more" if len(distinct) > 3 else "")
+    keep = _without(manifest.jobs, unmet)
+    if keep:
+        scorer = Scorer(manifest.model_copy(update={"jobs": keep, "offers": list(offers)}), list(offers))
+        for job in keep:
+            cheapest = min((scorer.score(job, o, 0.0, {}).cost for o in offers if fit_problem(job, o) is None),
+                           default=None)
+            if job.budget_usd is not None and cheapest is not None and cheapest > job.budget_usd * (1 + 1e-3):
+                unmet[job.job_id] = (f"budget_usd ${job.budget_usd:g} is below the cheapest fleet that can run it "
+                                     f"(expected ${cheapest:.4g})")
+    if not unmet:
+        return manifest, {}
+    return manifest.model_copy(update={"jobs": _without(manifest.jobs, unmet)}), unmet
+
+
+def _without(jobs: list[Any], gone: dict[str, str]) -> list[Any]:
+    return [j.model_copy(update={"dependencies": [d for d in j.dependencies if d not in gone]})
+            for j in jobs if j.job_id not in gone]
 
 
 class PlanningService:
-    """Owns the plans of the runs this scheduler routes; all slow work happens on its worker thread."""
+    """Owns the plans of the runs this scheduler routes; all slow work happens on its pools."""
 
-    def __init__(self, offers: list[Offer], settings: PlanningSettings,
-                 session_scope: Callable[[], Any] | None = None, store: Any | None = None) -> None:
-        self.offers = offers
+    def __init__(self, settings: Any, *, offers: list[Any] | None = None, store: Any | None = None,
+                 session_scope: Callable[[], Any] | None = None, owner: str | None = None,
+                 owner_alive: Callable[[str], bool] | None = None, planner_workers: int = 2, metrics: Any = None,
+                 planner_overrides: dict[str, Any] | None = None) -> None:
+        """``offers``: the fleets' offers (default: the settings'); ``planner_overrides``: constructor
+        arguments given to every configured-planner call (an embedded model object, say)."""
         self.settings = settings
-        self._session_scope = session_scope
+        self.offers = list(offers if offers is not None else settings.offers)
+        self.planner_overrides = dict(planner_overrides or {})
         self.store = store
+        self._session_scope = session_scope
+        self.owner = owner  # this scheduler's identity in plan claims (its job id); None: no claims
+        self.owner_alive = owner_alive
+        self.metrics = metrics
         self._plans: dict[tuple[str, str], RunPlan] = {}
         self._pending: dict[tuple[str, str], Future] = {}
-        self._failed: set[tuple[str, str]] = set()
+        self._failed: dict[tuple[str, str], str] = {}
+        self._followed: dict[tuple[str, str], float] = {}  # run → next time its stored plan is re-read
+        self._launched: dict[tuple[str, str], dict[str, Placement]] = {}  # run → job → placement it ran by
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-planner")
+        self._slow_running: set[Future] = set()
+        self._fast = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-plan-fast")
+        self._slow = ThreadPoolExecutor(max_workers=max(1, planner_workers), thread_name_prefix="ai-scheduler-planner")
 
     # -- called from the scheduler loop: cheap and non-blocking -------------------------------------
     def get(self, dag_id: str, run_id: str) -> RunPlan | None:
         with self._lock:
             return self._plans.get((dag_id, run_id))
 
-    def failed(self, dag_id: str, run_id: str) -> bool:
-        """Planning this run failed: its tasks go to the default fleet rather than wait."""
-        return (dag_id, run_id) in self._failed
+    def failed(self, dag_id: str, run_id: str) -> str | None:
+        """Why planning this run failed (its tasks go to their safe default fleet), or None."""
+        return self._failed.get((dag_id, run_id))
 
     def request(self, dag_id: str, run_id: str, *, replan: bool = False) -> None:
         key = (dag_id, run_id)
@@ -133,102 +170,267 @@ class PlanningService:
                 return
             if key in self._plans and not replan:
                 return
-            self._pending[key] = self._pool.submit(self._plan_run, dag_id, run_id, replan)
+            self._pending[key] = self._fast.submit(self._plan_run, dag_id, run_id, replan)
+
+    def follow_due(self, active: set[tuple[str, str]]) -> None:
+        """Re-read the stored plans of runs another scheduler plans (those this one holds tasks of)."""
+        now = time.monotonic()
+        for run, due in list(self._followed.items()):
+            if run in active and now >= due:
+                self._followed[run] = now + FOLLOW_SECONDS
+                self._fast.submit(self._read_stored, *run)
+
+    def note_launched(self, dag_id: str, run_id: str, job_id: str, placement: Placement) -> None:
+        """A task was launched by ``placement``: a later plan of the run keeps it there (it already runs)."""
+        with self._lock:
+            self._launched.setdefault((dag_id, run_id), {})[job_id] = placement
 
     def adopt_operator_plan(self, dag_id: str, run_id: str) -> None:
         """Load the plan a PlanPlacementOperator pushed to XCom for this run (background)."""
-        self._pool.submit(self._load_operator_plan, dag_id, run_id)
+        self._fast.submit(self._load_operator_plan, dag_id, run_id)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        """Run other slow work (history writes) on the planner thread."""
-        return self._pool.submit(fn, *args)
+    def forget(self, runs: list[tuple[str, str]]) -> None:
+        """Drop the state of runs that are over."""
+        with self._lock:
+            for run in runs:
+                self._plans.pop(run, None)
+                self._pending.pop(run, None)
+                self._failed.pop(run, None)
+                self._followed.pop(run, None)
+                self._launched.pop(run, None)
+
+    def known_runs(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list({*self._plans, *self._failed, *self._followed})
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait until the work queued so far (plans, history writes) is done."""
-        self._pool.submit(lambda: None).result(timeout=timeout)
+        """Wait until the planning queued so far is done, slow plans it started included (tests)."""
+        from concurrent.futures import wait
+
+        self._fast.submit(lambda: None).result(timeout=timeout)
+        wait(list(self._slow_running), timeout=timeout)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._fast.shutdown(wait=False, cancel_futures=True)
+        self._slow.shutdown(wait=False, cancel_futures=True)
 
-    # -- worker thread -------------------------------------------------------------------------------
+    # -- worker threads ------------------------------------------------------------------------------
     def _publish(self, key: tuple[str, str], rp: RunPlan) -> None:
         with self._lock:
             current = self._plans.get(key)
             if current is None or rp.final or not current.final:
+                if current is not None and rp.on_demand_cost is None:
+                    rp.on_demand_cost = current.on_demand_cost
                 self._plans[key] = rp
+            self._failed.pop(key, None)
+
+    def _fail(self, key: tuple[str, str], reason: str) -> None:
+        with self._lock:
+            self._failed[key] = reason
 
     def _plan_run(self, dag_id: str, run_id: str, replan: bool) -> None:
+        started = time.monotonic()
         try:
             self._plan_run_inner(dag_id, run_id, replan)
-        except Exception:  # never let planning take the scheduler down; tasks fall back to a default fleet
+        except Exception as exc:  # never let planning take the scheduler down; tasks go to their safe fleet
             log.exception("planning DAG run %s/%s failed", dag_id, run_id)
-            self._failed.add((dag_id, run_id))
+            self._fail((dag_id, run_id), f"planning failed: {exc}")
+        finally:
+            self._timing("plan_fast", started)
+
+    def _timing(self, what: str, started: float, **tags: str) -> None:
+        if self.metrics is not None:
+            self.metrics.timing(f"ai_scheduler.{what}", time.monotonic() - started, **tags)
+
+    def _claimed(self, dag_id: str, run_id: str) -> bool:
+        """Is this scheduler the one that plans the run? (True without a store or an identity.)"""
+        if self.store is None or self.owner is None:
+            return True
+        holder = self._safe(lambda: self.store.claim_plan(dag_id, run_id, self.owner, self.owner_alive))
+        return holder is None or holder == self.owner
+
+    def _read_stored(self, dag_id: str, run_id: str) -> bool:
+        """Publish the run's stored plan if there is one newer than ours; True when one exists."""
+        if self.store is None:
+            return False
+        stored = self._safe(lambda: self.store.latest_plan(dag_id, run_id))
+        if stored is None:
+            return False
+        current = self.get(dag_id, run_id)
+        if current is not None and current.stored_id == stored.id:
+            return True
+        plan = getattr(stored, "plan", stored)
+        self._publish((dag_id, run_id), RunPlan(
+            plan=plan, final=True, source="stored", routable=plan.is_valid,
+            reason="" if plan.is_valid else violation_summary(plan), on_demand_cost=stored.on_demand_cost,
+            stored_id=stored.id, unmet=_unmet_from_notes(plan)))
+        return True
 
     def _plan_run_inner(self, dag_id: str, run_id: str, replan: bool) -> None:
-        from airflow_ai_scheduler.planning.base import run_planner
-        from airflow_ai_scheduler.planning.greedy import GreedyPlanner
-        from airflow_ai_scheduler.planning.validate import check
-
         key = (dag_id, run_id)
-        if not replan and self.store is not None:
-            stored = self._safe(lambda: self.store.latest_plan(dag_id, run_id))
-            if stored is not None:
+        if not replan:
+            if not self._claimed(dag_id, run_id):
+                log.info("another scheduler plans %s/%s: routing by its stored plan", dag_id, run_id)
+                self._followed[key] = time.monotonic() + FOLLOW_SECONDS
+                self._read_stored(dag_id, run_id)
+                return
+            if self._read_stored(dag_id, run_id):
                 log.info("using the stored plan of %s/%s", dag_id, run_id)
-                self._publish(key, RunPlan(plan=getattr(stored, "plan", stored), final=True, source="stored"))
                 return
         collected = self._collect(dag_id, run_id)
         if collected is None:
             return
         manifest, run = collected
+        self._plan_collected(key, manifest, run)
+
+    def _plan_collected(self, key: tuple[str, str], manifest: Manifest, run: Any) -> None:
+        from airflow_ai_scheduler.planning.greedy import GreedyPlanner
+        from airflow_ai_scheduler.planning.validate import check
+
+        name, kwargs = self.settings.planner_call(run.options)
+        kwargs.update(self.planner_overrides if name != "greedy" else {})
         approval = self.settings.approval_for(run.options)
         if approval is not None and self.store is not None:  # before any plan is published: tasks wait for it
-            self._safe(lambda: self.store.request_approval(dag_id, run_id, **approval))
-        name, kwargs = self.settings.planner_for(run.options)
-        before = self.get(dag_id, run_id)
+            self._safe(lambda: self.store.request_approval(*key, **approval))
+        before = self.get(*key)
         prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
-        greedy = self._annotate(check(manifest, GreedyPlanner().plan(manifest, self.offers), self.offers),
-                                manifest, run)
-        self._publish(key, RunPlan(plan=merge_plans(prev_plan, greedy), final=name == "greedy",
-                                   manifest=manifest, jobs=prev_jobs))
-        plan, exchange = greedy, None
-        if name != "greedy":
-            if name == "llm":
-                kwargs.setdefault("job_docs", run.docs)
-                if self.store is not None:
-                    task_ids = sorted({t.task_id for t in run.tasks})
-                    kwargs.setdefault("history", self._safe(lambda: self.store.planning_history(
-                        dag_id, task_ids, lookback=self.settings.lookback_runs)))
-                    if kwargs["history"] is not None and run.usage:  # the prompt's top offers per task
-                        kwargs["history"] = replace(kwargs["history"], evidence=_evidence(run))
-            try:
-                result = run_planner(name, manifest, self.offers, **kwargs)
-                plan, exchange = result.plan, result.exchange
-            except Exception as exc:
-                log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan", name, dag_id, run_id, exc)
-                plan = greedy.model_copy(update={"notes": [*greedy.notes, f"{name} failed: {exc}"]})
-            if not plan.is_valid:
-                log.warning("planner %s gave an invalid plan for %s/%s; keeping the greedy plan", name, dag_id, run_id)
-                plan = greedy
-            plan = self._annotate(plan, manifest, run)
-            self._publish(key, RunPlan(plan=merge_plans(prev_plan, plan), final=True, manifest=manifest,
-                                       jobs=prev_jobs))
-        if self.store is not None:
+        owners = getattr(run, "owners", {}) or {}
+        plannable, unmet = split_unmet(manifest, self.offers)
+        notes = [f"{job}: {why}; it runs on its safe default fleet" for job, why in sorted(unmet.items())]
+        greedy = self._annotate(self._greedy(plannable, check, GreedyPlanner, notes), plannable, run)
+        merged = merge_plans(prev_plan, greedy, manifest.weights)
+        rp = RunPlan(plan=merged, final=name == "greedy" or not plannable.jobs, manifest=manifest, jobs=prev_jobs,
+                     routable=greedy.is_valid, reason="" if greedy.is_valid else violation_summary(greedy),
+                     unmet=unmet, owners=owners, approval=approval)
+        if self.store is not None and (before is None or before.on_demand_cost is None):
             from airflow_ai_scheduler.planning.reference import on_demand_reference
 
-            od = on_demand_reference(manifest, self.offers)
-            if before is not None and before.on_demand_cost is not None:
-                od = before.on_demand_cost  # the run's reference is its first plan's, not the re-planned rest
-            current = self.get(dag_id, run_id)
-            if current is not None:
-                current.on_demand_cost = od
-            merged = merge_plans(prev_plan, plan)
-            exchange_id = self._safe(lambda: self.store.save_exchange(exchange, dag_id, run_id)) if exchange else None
-            plan_id = self._safe(lambda: self.store.save_plan(dag_id, run_id, merged, manifest, on_demand_cost=od,
-                                                              llm_exchange_id=exchange_id))
-            if approval is not None and plan_id is not None:  # point the request at the plan to approve
-                self._safe(lambda: self.store.request_approval(dag_id, run_id, plan_id=plan_id, **approval))
-        log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", dag_id, run_id, plan.planner,
+            rp.on_demand_cost = self._safe(lambda: on_demand_reference(manifest, self.offers))
+        self._publish(key, rp)
+        rp.stored_id = self._save(key, merged, manifest, rp.on_demand_cost, None)
+        self._point_approval(key, approval, rp.stored_id)
+        if not rp.routable:
+            log.warning("the greedy plan of %s/%s is invalid (%s): its tasks run on their safe default fleets",
+                        *key, rp.reason)
+        if name != "greedy" and plannable.jobs:
+            future = self._slow.submit(self._plan_slow, key, name, kwargs, plannable, manifest, run, greedy, rp)
+            self._slow_running.add(future)
+            future.add_done_callback(self._slow_running.discard)
+        log.info("planned %s/%s with greedy: %d placements, expected cost $%.4f%s", *key, len(greedy.placements),
+                 greedy.objective.cost, "" if name == "greedy" else f"; {name} planning")
+
+    @staticmethod
+    def _greedy(manifest: Manifest, check: Any, greedy_cls: Any, notes: list[str]) -> Plan:
+        if not manifest.jobs:
+            from airflow_ai_scheduler.models import Objective
+
+            return Plan(planner="greedy", placements=[], objective=Objective(cost=0, tardiness=0, risk=0, total=0),
+                        notes=notes, manifest_hash=manifest.content_hash())
+        plan = check(manifest, greedy_cls().plan(manifest, list(manifest.offers or [])), list(manifest.offers or []))
+        return plan.model_copy(update={"notes": [*plan.notes, *notes]}) if notes else plan
+
+    def _plan_slow(self, key: tuple[str, str], name: str, kwargs: dict[str, Any], plannable: Manifest,
+                   manifest: Manifest, run: Any, greedy: Plan, fast: RunPlan) -> None:
+        from airflow_ai_scheduler.planning.base import run_planner
+
+        started = time.monotonic()
+        exchange = None
+        if name == "llm":
+            kwargs.setdefault("job_docs", run.docs)
+            if self.store is not None:
+                task_ids = sorted({t.task_id for t in run.tasks})
+                kwargs.setdefault("history", self._safe(lambda: self.store.planning_history(
+                    key[0], task_ids, lookback=self.settings.history_lookback_runs)))
+                if kwargs["history"] is not None and getattr(run, "usage", None):  # the prompt's top offers
+                    kwargs["history"] = replace(kwargs["history"], evidence=_evidence(run))
+        try:
+            result = run_planner(name, plannable, self.offers, **kwargs)
+            plan, exchange = result.plan, result.exchange
+        except Exception as exc:
+            log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan", name, *key, exc)
+            plan = greedy.model_copy(update={"notes": [*greedy.notes, f"{name} failed: {exc}; kept the greedy plan"]})
+        else:
+            if not plan.is_valid:
+                log.warning("planner %s gave an invalid plan for %s/%s (%s); keeping the greedy plan", name, *key,
+                            violation_summary(plan))
+                plan = greedy.model_copy(update={"notes": [
+                    *greedy.notes, f"{name}'s plan was invalid ({violation_summary(plan)}); kept the greedy plan"]})
+            else:
+                plan = self._annotate(self._keep_launched(key, plannable, plan, greedy, name), plannable, run)
+                if fast.unmet:
+                    plan = plan.model_copy(update={"notes": [*plan.notes,
+                                                             *(n for n in greedy.notes if n not in plan.notes)]})
+        finally:
+            self._timing("plan", started, planner=name)
+        prev = self.get(*key)
+        if prev is not fast and prev is not None and prev.source != "executor":
+            return  # an operator's plan or a newer one arrived meanwhile: it wins
+        merged = merge_plans(_previous_of(fast), plan, manifest.weights)
+        rp = RunPlan(plan=merged, final=True, manifest=manifest, jobs=fast.jobs, routable=plan.is_valid,
+                     reason="" if plan.is_valid else violation_summary(plan), unmet=fast.unmet, owners=fast.owners,
+                     on_demand_cost=fast.on_demand_cost, approval=fast.approval)
+        self._publish(key, rp)
+        exchange_id = self._safe(lambda: self.store.save_exchange(exchange, *key)) if exchange and self.store else None
+        rp.stored_id = self._save(key, merged, manifest, rp.on_demand_cost, exchange_id)
+        self._point_approval(key, rp.approval, rp.stored_id)
+        log.info("planned %s/%s with %s: %d placements, expected cost $%.4f", *key, plan.planner,
                  len(plan.placements), plan.objective.cost)
+
+    def _keep_launched(self, key: tuple[str, str], manifest: Manifest, plan: Plan, greedy: Plan, name: str) -> Plan:
+        """``plan`` with the tasks launched meanwhile (by the greedy plan) kept where and when they started,
+        re-timed and re-validated; the greedy plan (noted) when no valid plan keeps them."""
+        from airflow_ai_scheduler.planning.base import Choice
+        from airflow_ai_scheduler.planning.greedy import build_plan
+        from airflow_ai_scheduler.planning.validate import check
+
+        with self._lock:
+            launched = dict(self._launched.get(key, {}))
+        mine = plan.placement_map
+        pins = {j: p for j, p in launched.items() if j in mine and (
+            p.offer_id != mine[j].offer_id or abs((p.start_time - mine[j].start_time).total_seconds()) > 60)}
+        if not pins:
+            return plan
+        offers = list(manifest.offers or self.offers)
+        for exact in (True, False):
+            choices = {j: Choice(p.offer_id, manifest.hours(p.start_time) if exact else None)
+                       for j, p in mine.items() if j not in pins}
+            choices.update({j: Choice(p.offer_id, manifest.hours(p.start_time)) for j, p in pins.items()})
+            kept = check(manifest, build_plan(manifest, offers, choices, planner=plan.planner), offers)
+            if kept.is_valid:
+                total = kept.objective.total
+                gap = (total - plan.lower_bound) / total if plan.lower_bound is not None and total > 0 else None
+                return kept.model_copy(update={
+                    "status": plan.status, "lower_bound": plan.lower_bound, "gap": gap,
+                    "planning_seconds": plan.planning_seconds, "notes": [
+                        *plan.notes, f"{len(pins)} task(s) had started by the greedy plan before {name} finished: "
+                                     f"kept where they run ({', '.join(sorted(pins)[:5])})"]})
+        return greedy.model_copy(update={"notes": [
+            *greedy.notes, f"{name}'s plan conflicts with the {len(pins)} task(s) already started by the greedy "
+                           "plan; kept the greedy plan"]})
+
+    def _point_approval(self, key: tuple[str, str], approval: dict[str, Any] | None, plan_id: int | None) -> None:
+        """Point a run's pending approval request at the plan now in force (the one a person approves)."""
+        if approval is not None and plan_id is not None and self.store is not None:
+            self._safe(lambda: self.store.request_approval(*key, plan_id=plan_id, **approval))
+
+    def _annotate(self, plan: Plan, manifest: Manifest, run: Any) -> Plan:
+        """Each placement's rationale says how its offer ranks for the job (tasks with history only)."""
+        if not getattr(run, "usage", None) or not plan.placements:
+            return plan
+        try:
+            from airflow_ai_scheduler.planning.suitability import annotate_plan
+
+            return annotate_plan(plan, manifest, self.offers, _evidence(run))
+        except Exception as exc:  # a rationale is an aid: keep the plan as it is
+            log.warning("could not rank the offers of %s/%s: %s", run.dag_id, run.run_id, exc)
+            return plan
+
+    def _save(self, key: tuple[str, str], plan: Plan, manifest: Manifest | None, on_demand: float | None,
+              exchange_id: int | None) -> int | None:
+        if self.store is None:
+            return None
+        return self._safe(lambda: self.store.save_plan(*key, plan, manifest, on_demand_cost=on_demand,
+                                                       llm_exchange_id=exchange_id))
 
     def _load_operator_plan(self, dag_id: str, run_id: str) -> None:
         try:
@@ -248,7 +450,12 @@ class PlanningService:
                 log.warning("no %s XCom for %s/%s; keeping the executor's plan", PLAN_XCOM_KEY, dag_id, run_id)
                 return
             plan = load_plan(raw)  # a dict (Execution API writes JSON) or its JSON text
-            self._publish((dag_id, run_id), RunPlan(plan=plan, final=True, source="operator"))
+            if not plan.is_valid:  # the operator validated it; a hand-edited XCom may not be
+                log.warning("the PlanPlacementOperator's plan for %s/%s is invalid (%s); keeping the executor's",
+                            dag_id, run_id, violation_summary(plan))
+                return
+            rp = RunPlan(plan=plan, final=True, source="operator")
+            self._publish((dag_id, run_id), rp)
             if self.store is not None:
                 exchange_id = None
                 if rows.get(EXCHANGE_XCOM_KEY) is not None:
@@ -258,22 +465,10 @@ class PlanningService:
                     ex = (LLMExchange.model_validate_json(value) if isinstance(value, (str, bytes))
                           else LLMExchange.model_validate(value))
                     exchange_id = self._safe(lambda: self.store.save_exchange(ex, dag_id, run_id))
-                self._safe(lambda: self.store.save_plan(dag_id, run_id, plan, None, llm_exchange_id=exchange_id))
+                rp.stored_id = self._save((dag_id, run_id), plan, None, None, exchange_id)
             log.info("routing %s/%s by the PlanPlacementOperator's plan (%s)", dag_id, run_id, plan.planner)
         except Exception:
             log.exception("could not load the operator's plan for %s/%s", dag_id, run_id)
-
-    def _annotate(self, plan: Plan, manifest: Manifest, run: Any) -> Plan:
-        """Each placement's rationale says how its offer ranks for the job (tasks with history only)."""
-        if not run.usage:
-            return plan
-        try:
-            from airflow_ai_scheduler.planning.suitability import annotate_plan
-
-            return annotate_plan(plan, manifest, self.offers, _evidence(run))
-        except Exception as exc:  # a rationale is an aid: keep the plan as it is
-            log.warning("could not rank the offers of %s/%s: %s", run.dag_id, run.run_id, exc)
-            return plan
 
     def manifest_for(self, dag_id: str, run_id: str) -> Manifest | None:
         collected = self._collect(dag_id, run_id)
@@ -291,13 +486,13 @@ class PlanningService:
             return None
         estimates: dict[str, tuple[float, float, int]] = {}
         if self.store is not None:
-            task_ids = sorted({t.task_id for t in run.tasks})
-            estimates = self._safe(lambda: self.store.runtime_estimates(dag_id, task_ids,
-                                                                         lookback=self.settings.lookback_runs)) or {}
             from airflow_ai_scheduler.history.usage_queries import task_tries
 
+            task_ids = sorted({t.task_id for t in run.tasks})
+            estimates = self._safe(lambda: self.store.runtime_estimates(
+                dag_id, task_ids, lookback=self.settings.history_lookback_runs)) or {}
             run.usage = self._safe(lambda: task_tries(self.store, dag_id, task_ids,
-                                                      lookback=self.settings.lookback_runs)) or {}
+                                                      lookback=self.settings.history_lookback_runs)) or {}
         from airflow_ai_scheduler.usage.rightsize import profile
 
         measured = {t: profile(rows) for t, rows in run.usage.items()}
@@ -317,6 +512,24 @@ class PlanningService:
         except Exception as exc:  # history DB down: plan without it
             log.warning("history store unavailable: %s", exc)
             return None
+
+
+def _previous_of(rp: RunPlan) -> Plan | None:
+    """The placements a fast plan kept from before a re-plan (so the slow plan keeps them too)."""
+    fresh = {j for j in (rp.manifest.job_map if rp.manifest else {})}
+    kept = [p for p in rp.plan.placements if p.job_id not in fresh]
+    return rp.plan.model_copy(update={"placements": kept}) if kept else None
+
+
+def _unmet_from_notes(plan: Plan) -> dict[str, str]:
+    """The unmet tasks a stored plan recorded in its notes (``job: why; it runs on its safe default fleet``)."""
+    out = {}
+    suffix = "; it runs on its safe default fleet"
+    for note in plan.notes:
+        if note.endswith(suffix) and ": " in note:
+            job, why = note[: -len(suffix)].split(": ", 1)
+            out[job] = why
+    return out
 
 
 def _evidence(run: Any) -> dict[str, Any]:

@@ -40,14 +40,10 @@ class FleetOut(BaseModel):
 
 def fleets_out() -> list[FleetOut]:
     """The configured fleets priced as the planner sees them (no backend options: they may hold secrets)."""
-    from airflow.configuration import conf
+    from airflow_ai_scheduler.settings import load_settings
 
-    from airflow_ai_scheduler.config import CONFIG_DEFAULTS, SECTION
-    from airflow_ai_scheduler.fleets.base import fleet_offers, load_fleets
-
-    specs = load_fleets(conf.get(SECTION, "fleets", fallback=CONFIG_DEFAULTS["fleets"]),
-                        conf.get(SECTION, "fleets_file", fallback=CONFIG_DEFAULTS["fleets_file"]))
-    offers = {o.offer_id: o for o in fleet_offers(specs)}
+    settings = load_settings(check=False)  # priced from catalog_path, as the executor prices them
+    specs, offers = settings.fleets, {o.offer_id: o for o in settings.offers}
     return [FleetOut(name=s.name, provider=s.provider, region=s.region, instance_type=s.instance_type, tier=s.tier,
                      slots=s.slots, backend=s.backend, price_per_hour=offers[s.name].price_per_hour,
                      interruption_rate_per_hour=offers[s.name].interruption_rate_per_hour) for s in specs]

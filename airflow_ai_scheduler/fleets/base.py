@@ -7,18 +7,27 @@ manifest (``offerId`` = fleet name), priced from the catalog unless the fleet st
 placement names its fleet directly.
 
 Backends (``backend`` key): ``local`` (process pools on this machine, the embedded default) and
-``celery`` (a Celery queue served by ``airflow celery worker``, :mod:`.celery`). The
-:class:`FleetBackend` protocol is what Kubernetes pod overrides and ECS/Batch capacity providers
-implement next: submit a workload with the fleet's environment, poll for finished ones, say
-how many slots are free.
+``celery`` (a Celery queue served by ``airflow celery worker``, :mod:`.celery`). **What a backend must
+implement is all in this module**: :class:`FleetBackend` (every hook, with safe defaults for the optional
+ones), :class:`FleetStatus` (what it reports, preempted included), :class:`FleetContext` (the narrow
+callbacks it may use: the Execution API URL, token minting, storing its external id). Backends are found
+through the entry-point group :data:`ENTRY_POINT_GROUP`, so a third party adds one without touching this
+package::
+
+    [project.entry-points."airflow_ai_scheduler.fleet_backends"]
+    mycloud = "mypkg.fleet:MyCloudFleet"
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,8 +44,11 @@ class FleetSpec(BaseModel):
     instance_type: str
     tier: Tier
     slots: int = Field(4, ge=1, description="tasks the fleet runs at once (the pool's capacity)")
-    backend: Literal["local", "celery"] = "local"
+    backend: str = Field("local", pattern=r"^[A-Za-z0-9_.-]+$",
+                         description="a backend of the entry-point group airflow_ai_scheduler.fleet_backends")
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
+    dispatch_policy: str | None = Field(None, description="which due task runs first when more are due than "
+                                        "free slots; default: [ai_scheduler] dispatch_policy")
     price_per_hour: float | None = Field(None, ge=0, description="override the catalog price")
     price_schedule: list[dict[str, Any]] | None = Field(
         None, description='time-varying price [{"from": ISO time, "price_per_hour": x}], e.g. a cheap night window')
@@ -138,33 +150,175 @@ def fleet_offers(fleets: Sequence[FleetSpec], catalog: Any | None = None) -> lis
     return offers
 
 
-class FleetBackend(Protocol):
-    """How a fleet runs workloads. Called from the scheduler loop: every method must return quickly."""
+#: the entry-point group fleet backends register under (name → a FleetBackend subclass)
+ENTRY_POINT_GROUP = "airflow_ai_scheduler.fleet_backends"
+#: the backends of this package (also registered as entry points; listed here so a source checkout works)
+BUILTIN_BACKENDS = {"local": "airflow_ai_scheduler.fleets.local:LocalProcessFleet",
+                    "celery": "airflow_ai_scheduler.fleets.celery:CeleryFleet"}
+#: external ids this package's backends mint: ``ai-scheduler/<fleet>/<uuid4>``
+EXTERNAL_ID_PREFIX = "ai-scheduler/"
 
-    spec: FleetSpec
 
-    def start(self) -> None: ...
+class FleetStatus(str, Enum):
+    """What a backend reports about a workload it was given (or adopted)."""
 
-    def free_slots(self) -> int: ...
+    QUEUED = "queued"  #: accepted by the backend; ``info`` = its external id (Airflow stores it on the TI)
+    RUNNING = "running"  #: started; ``info`` = its external id
+    SUCCESS = "success"  #: the workload's process finished (the task's own state comes from the task runner)
+    FAILED = "failed"  #: it could not run or its process failed; ``info`` = why
+    PREEMPTED = "preempted"  #: its spot capacity was taken away (not the task's failure); ``info`` = how
 
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self in (FleetStatus.SUCCESS, FleetStatus.FAILED, FleetStatus.PREEMPTED)
+
+
+class FleetReport(NamedTuple):
+    key: Any  #: the workload's key (Airflow's TaskInstanceKey for a task)
+    status: FleetStatus
+    info: Any = None
+
+
+def _same(workload: Any) -> Any:
+    return workload
+
+
+@dataclass(frozen=True)
+class FleetContext:
+    """The narrow callbacks a backend gets from the executor — never the executor itself."""
+
+    #: the Execution API URL workers on this machine use (``[core] execution_api_server_url``)
+    server: str | None = None
+    #: the workload with a fresh token (a workload may wait in a backend longer than its first token lives);
+    #: may raise, in which case the workload keeps its token
+    mint: Callable[[Any], Any] = _same
+    #: (workload, external id) → None: store the id on the task instance *before* the backend hands the
+    #: workload to something that outlives the scheduler, so a successor adopts instead of re-running it
+    record_external_id: Callable[[Any, str], None] | None = None
+    #: multi-team mode's team of the executor, if any
+    team_name: str | None = None
+
+
+class FleetBackend(ABC):
+    """How a fleet runs workloads. The executor calls these from the scheduler loop: every method must
+    return quickly (do network and disk work on a thread of your own) and ``poll`` must never raise for
+    one bad workload. Required: :meth:`start`, :meth:`submit`, :meth:`poll`, :meth:`free_slots`.
+    Everything else has a safe default."""
+
+    #: can a restarted scheduler adopt this backend's running workloads (see :meth:`adopt`)?
+    adoptable: ClassVar[bool] = False
+
+    def __init__(self, spec: FleetSpec, context: FleetContext | None = None) -> None:
+        self.spec = spec
+        self.context = context or FleetContext()
+
+    @classmethod  # noqa: B027 - an optional hook
+    def validate_options(cls, spec: FleetSpec) -> None:
+        """Raise :class:`ConfigError` naming the fleet and the option when ``spec.options`` is wrong
+        (called at the executor's start, before any backend is built)."""
+
+    # -- required ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def start(self) -> None:
+        """Start workers/threads/clients. A :class:`ConfigError` here fails the executor's start."""
+
+    @abstractmethod
     def submit(self, workload: Any) -> None:
-        """Start ``workload`` (an Airflow ExecuteTask/ExecuteCallback) with the fleet's environment."""
+        """Run ``workload`` (an Airflow ExecuteTask or ExecuteCallback) with the fleet's environment."""
 
-    def poll(self) -> list[tuple[Any, str, Any]]:
-        """Finished workloads since the last poll: (key, state, info) with state success/failed/running."""
+    @abstractmethod
+    def poll(self) -> list[FleetReport]:
+        """What happened since the last poll."""
 
-    def end(self) -> None: ...
+    @abstractmethod
+    def free_slots(self) -> int:
+        """How many more workloads :meth:`submit` may take now (0 while spot capacity is gone)."""
 
-    def terminate(self) -> None: ...
+    # -- optional -----------------------------------------------------------------------------------------
+    def end(self) -> None:  # noqa: B027 - optional hook
+        """Stop cleanly (the scheduler is shutting down)."""
+
+    def terminate(self) -> None:
+        """Stop now."""
+        self.end()
+
+    def new_external_id(self) -> str:
+        """An id for a workload handed to something that outlives the scheduler; it names this fleet, so a
+        successor knows whom to ask (:func:`fleet_of`)."""
+        return f"{EXTERNAL_ID_PREFIX}{self.spec.name}/{uuid.uuid4()}"
+
+    def adopt(self, key: Any, external_id: str) -> bool:
+        """Track a workload a previous scheduler gave this fleet (the TI's ``external_executor_id``); its
+        end is reported by :meth:`poll` like any other. False: cannot adopt (Airflow resets the task)."""
+        return False
+
+    def revoke(self, key: Any) -> None:  # noqa: B027 - optional hook
+        """Take ``key`` back (Airflow's stuck-in-queued handling): stop tracking it and cancel it if it can
+        be cancelled. Reports nothing."""
+
+    def waiting(self) -> list[tuple[Any, float]]:
+        """(workload, monotonic time it was submitted) of workloads the fleet holds but has not started —
+        the executor keeps their task instances from being failed as stuck in queued."""
+        return []
+
+    def spot_available(self) -> bool:
+        """Can spot capacity be had now (always True on an on-demand fleet)."""
+        return True
+
+    def resize(self, slots: int) -> bool:
+        """Change how many workloads the fleet runs at once; False when the backend cannot."""
+        return False
+
+    def debug_state(self) -> dict[str, Any]:
+        """What :meth:`AiSchedulerExecutor.debug_dump` prints for this fleet."""
+        return {"free_slots": self.free_slots(), "waiting": len(self.waiting())}
 
 
-def make_backend(spec: FleetSpec, **kwargs: Any) -> FleetBackend:
-    if spec.backend == "local":
-        from airflow_ai_scheduler.fleets.local import LocalProcessFleet
+def fleet_of(external_id: str | None) -> str | None:
+    """The fleet a :meth:`FleetBackend.new_external_id` id names (None for any other id)."""
+    if not external_id or not external_id.startswith(EXTERNAL_ID_PREFIX):
+        return None
+    fleet, sep, _ = external_id[len(EXTERNAL_ID_PREFIX):].partition("/")
+    return fleet if sep and fleet else None
 
-        return LocalProcessFleet(spec, **kwargs)
-    if spec.backend == "celery":
-        from airflow_ai_scheduler.fleets.celery import CeleryFleet
 
-        return CeleryFleet(spec, **kwargs)
-    raise ConfigError(f"[ai_scheduler] fleet {spec.name!r}: unknown backend {spec.backend!r}")
+def _load(target: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def backend_names() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted({*BUILTIN_BACKENDS, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+
+
+def backend_class(spec: FleetSpec) -> type[FleetBackend]:
+    """The backend class a fleet names, its options validated; ConfigError names the fleet and the field."""
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    try:
+        if spec.backend in eps:
+            cls = eps[spec.backend].load()
+        elif spec.backend in BUILTIN_BACKENDS:
+            cls = _load(BUILTIN_BACKENDS[spec.backend])
+        else:
+            raise ConfigError(f"[ai_scheduler] fleet {spec.name!r}: unknown backend {spec.backend!r}; "
+                              f"installed: {backend_names()}")
+    except ImportError as exc:
+        raise ConfigError(f"[ai_scheduler] fleet {spec.name!r}: backend {spec.backend!r} cannot be imported "
+                          f"(is its extra installed?): {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, FleetBackend)):
+        raise ConfigError(f"[ai_scheduler] fleet {spec.name!r}: backend {spec.backend!r} is not a FleetBackend")
+    cls.validate_options(spec)
+    return cls
+
+
+def make_backend(spec: FleetSpec, context: FleetContext | None = None) -> FleetBackend:
+    return backend_class(spec)(spec, context)

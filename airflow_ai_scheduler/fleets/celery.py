@@ -58,22 +58,27 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_ai_scheduler.exceptions import ConfigError
-from airflow_ai_scheduler.fleets.base import FleetSpec
-from airflow_ai_scheduler.fleets.local import PREEMPTED
+from airflow_ai_scheduler.fleets.base import (
+    EXTERNAL_ID_PREFIX,
+    FleetBackend,
+    FleetContext,
+    FleetReport,
+    FleetSpec,
+    FleetStatus,
+)
 
 log = logging.getLogger(__name__)
 
 #: the provider's Celery task that runs a workload on a worker
 CELERY_TASK = "execute_workload"
-#: Celery task ids this backend mints: ``ai-scheduler/<fleet>/<uuid4>``
-TASK_ID_PREFIX = "ai-scheduler/"
+#: Celery task ids this backend mints: ``ai-scheduler/<fleet>/<uuid>`` (FleetBackend.new_external_id)
+TASK_ID_PREFIX = EXTERNAL_ID_PREFIX
 _QUEUE_PATTERN = r"^[A-Za-z0-9_.:@-]+$"  # no commas or spaces: `--queues a,b` splits on commas
 
 
@@ -131,32 +136,18 @@ def queue_concurrency(app: Any, queue_name: str, timeout: float = 2.0) -> dict[s
     return out
 
 
-def classify(status: str, result: Any, tier: str) -> str | None:
-    """Map a Celery task state to what the fleet reports: success, failed, preempted, started, or None (wait)."""
+def classify(status: str, result: Any, tier: str) -> FleetStatus | None:
+    """Map a Celery task state to what the fleet reports (RUNNING for STARTED), or None (wait)."""
     if status == "SUCCESS":
-        return "success"
+        return FleetStatus.SUCCESS
     if status == "FAILURE":
         lost = type(result).__name__ == "WorkerLostError"
-        return PREEMPTED if lost and tier == "spot" else "failed"
+        return FleetStatus.PREEMPTED if lost and tier == "spot" else FleetStatus.FAILED
     if status == "REVOKED":
-        return "failed"
+        return FleetStatus.FAILED
     if status == "STARTED":
-        return "started"
+        return FleetStatus.RUNNING
     return None  # PENDING, RECEIVED, RETRY: not running yet
-
-
-def task_id_for(fleet: str) -> str:
-    """A fresh Celery task id that names its fleet: after a scheduler restart the id (stored by Airflow as
-    the TI's ``external_executor_id``) says which fleet to adopt the running task into."""
-    return f"{TASK_ID_PREFIX}{fleet}/{uuid.uuid4()}"
-
-
-def fleet_of(task_id: str | None) -> str | None:
-    """The fleet a :func:`task_id_for` id names (None for any other id)."""
-    if not task_id or not task_id.startswith(TASK_ID_PREFIX):
-        return None
-    fleet, sep, _ = task_id[len(TASK_ID_PREFIX):].partition("/")
-    return fleet if sep and fleet else None
 
 
 @dataclass
@@ -176,16 +167,6 @@ class _Tracked:
     hostname: str | None = None
     last_seen: float = field(default_factory=time.monotonic)
 
-    def state(self, what: str) -> Any:
-        """The workload's success/failure/running state; Airflow's own for an adopted task."""
-        mine = getattr(self.workload, f"{what}_state", None) if self.workload is not None else None
-        if mine is not None:
-            return mine
-        from airflow.utils.state import TaskInstanceState
-
-        return {"success": TaskInstanceState.SUCCESS, "failure": TaskInstanceState.FAILED,
-                "running": TaskInstanceState.RUNNING, "queued": TaskInstanceState.QUEUED}[what]
-
 
 _STOP = object()
 
@@ -195,26 +176,30 @@ class _Revoke:
     key: Any
 
 
-class CeleryFleet:
+class CeleryFleet(FleetBackend):
     """Workloads of one fleet on one Celery queue. ``submit``/``poll`` only touch in-process queues."""
 
-    def __init__(self, spec: FleetSpec, server: str | None = None) -> None:
-        # ``server`` (the scheduler's Execution API URL) is not sent: workers use their own
+    adoptable = True
+
+    @classmethod
+    def validate_options(cls, spec: FleetSpec) -> None:
+        celery_options(spec)
+
+    def __init__(self, spec: FleetSpec, context: FleetContext | None = None) -> None:
+        # the context's ``server`` (the scheduler's Execution API URL) is not sent: workers use their own
         # ``[core] execution_api_server_url``, as with CeleryExecutor.
-        self.spec = spec
+        super().__init__(spec, context)
         self.options = celery_options(spec)
         self.queue = self.options.queue
         self.in_flight: set[Any] = set()
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._reports: queue.SimpleQueue[tuple[Any, Any, Any]] = queue.SimpleQueue()
+        self._reports: queue.SimpleQueue[FleetReport] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._app: Any = None
         self._tracked: dict[str, _Tracked] = {}  # celery task id → workload (background thread only)
         self._last_ping = 0.0
         self._next_check = 0.0
         self.concurrency: dict[str, int] | None = None  # worker → max-concurrency, at the last check
-        # (workload, Celery task id) -> None, called before the publish: the executor stores the id on the TI
-        self.record_id: Any = None
 
     # -- the executor's calls (scheduler loop) -----------------------------------------------------
     def start(self) -> None:
@@ -253,15 +238,16 @@ class CeleryFleet:
         if self._thread is None:
             raise RuntimeError(f"fleet {self.spec.name!r} not started")
         self.in_flight.add(workload.key)
-        self._inbox.put(_Tracked(workload.key, workload, task_id_for(self.spec.name), workload.model_dump_json()))
+        self._inbox.put(_Tracked(workload.key, workload, self.new_external_id(), workload.model_dump_json()))
 
-    def adopt(self, key: Any, task_id: str) -> None:
+    def adopt(self, key: Any, external_id: str) -> bool:
         """Track a task a previous scheduler published (its TI's ``external_executor_id``): it may still be
         queued, running on a worker or finished; its state is read from the result backend as for any other."""
         if self._thread is None:
             raise RuntimeError(f"fleet {self.spec.name!r} not started")
         self.in_flight.add(key)
-        self._inbox.put(_Tracked(key, None, task_id, "", published=True))
+        self._inbox.put(_Tracked(key, None, external_id, "", published=True))
+        return True
 
     def revoke(self, key: Any) -> None:
         """Take ``key`` back (the executor's ``revoke_task``, for a task stuck in QUEUED): no longer tracked
@@ -270,17 +256,21 @@ class CeleryFleet:
         self.in_flight.discard(key)
         self._inbox.put(_Revoke(key))
 
-    def poll(self) -> list[tuple[Any, Any, Any]]:
+    def poll(self) -> list[FleetReport]:
         out = []
         while True:
             try:
-                key, state, info = self._reports.get_nowait()
+                report = self._reports.get_nowait()
             except queue.Empty:
                 break
-            if str(state) not in ("running", "queued"):
-                self.in_flight.discard(key)
-            out.append((key, state, info))
+            if report.status.finished:
+                self.in_flight.discard(report.key)
+            out.append(report)
         return out
+
+    def debug_state(self) -> dict[str, Any]:
+        return {"queue": self.queue, "in_flight": len(self.in_flight), "free_slots": self.free_slots(),
+                "workers": self.concurrency}
 
     def end(self) -> None:
         """Stop publishing and polling; tasks already on workers keep running there (as CeleryExecutor)."""
@@ -331,10 +321,11 @@ class CeleryFleet:
     def _publish_due(self) -> None:
         now = time.monotonic()
         for t in [t for t in self._tracked.values() if not t.published and t.next_attempt <= now]:
-            if self.record_id is not None and t.workload is not None and not t.id_recorded:
+            record = self.context.record_external_id
+            if record is not None and t.workload is not None and not t.id_recorded:
                 t.id_recorded = True  # once: a failure leaves only the (one-loop) window this closes
                 try:
-                    self.record_id(t.workload, t.task_id)
+                    record(t.workload, t.task_id)
                 except Exception as exc:
                     log.warning("fleet %s: could not store Celery task id %s on %s before publishing: %s",
                                 self.spec.name, t.task_id, t.key, exc)
@@ -342,12 +333,12 @@ class CeleryFleet:
                 self._app.tasks[CELERY_TASK].apply_async(args=(t.payload,), queue=self.queue, task_id=t.task_id)
                 t.published, t.last_seen = True, time.monotonic()
                 # Airflow stores a QUEUED event's info as the TI's external_executor_id: what adoption reads
-                self._report(t, t.state("queued"), t.task_id)
+                self._report(t, FleetStatus.QUEUED, t.task_id)
             except Exception as exc:
                 t.attempts += 1
                 if t.attempts > self.options.publish_retries:
                     del self._tracked[t.task_id]
-                    self._report(t, t.state("failure"),
+                    self._report(t, FleetStatus.FAILED,
                                  f"fleet {self.spec.name}: cannot publish to Celery queue {self.queue!r}: {exc}")
                 else:
                     t.next_attempt = now + 2.0 ** (t.attempts - 1)
@@ -362,21 +353,21 @@ class CeleryFleet:
             verdict = classify(meta.get("status", "PENDING"), meta.get("result"), self.spec.tier)
             if verdict is None:
                 continue
-            if verdict == "started":
+            if verdict == FleetStatus.RUNNING:
                 if not t.started:
                     t.started, t.last_seen = True, time.monotonic()
                     result = meta.get("result")
                     t.hostname = result.get("hostname") if isinstance(result, dict) else None
-                    self._report(t, t.state("running"), t.task_id)
+                    self._report(t, FleetStatus.RUNNING, t.task_id)
                 continue
             del self._tracked[t.task_id]
-            if verdict == "success":
-                self._report(t, t.state("success"), None)
-            elif verdict == PREEMPTED:
-                self._report(t, PREEMPTED, f"Celery worker lost the task on spot fleet {self.spec.name}: "
-                                           f"{meta.get('result')!r}")
+            if verdict == FleetStatus.SUCCESS:
+                self._report(t, FleetStatus.SUCCESS, None)
+            elif verdict == FleetStatus.PREEMPTED:
+                self._report(t, FleetStatus.PREEMPTED, f"Celery worker lost the task on spot fleet "
+                                                       f"{self.spec.name}: {meta.get('result')!r}")
             else:
-                self._report(t, t.state("failure"), f"{meta.get('status')}: {meta.get('result')!r}")
+                self._report(t, FleetStatus.FAILED, f"{meta.get('status')}: {meta.get('result')!r}")
 
     def _metas(self, task_ids: list[str]) -> list[dict[str, Any]]:
         """Result-backend metadata per task id, in order (one mget on key-value backends)."""
@@ -413,7 +404,7 @@ class CeleryFleet:
                 del self._tracked[t.task_id]
                 self._revoke(t.task_id)
                 info = f"Celery worker {t.hostname} silent for {now - t.last_seen:.0f} s on fleet {self.spec.name}"
-                self._report(t, PREEMPTED if self.spec.tier == "spot" else t.state("failure"), info)
+                self._report(t, FleetStatus.PREEMPTED if self.spec.tier == "spot" else FleetStatus.FAILED, info)
 
     def _check_concurrency(self) -> None:
         """Warn when ``slots`` and the concurrency of the queue's workers disagree (and when it changes)."""
@@ -446,8 +437,9 @@ class CeleryFleet:
         except Exception as exc:  # best effort: the message may be redelivered after the visibility timeout
             log.warning("fleet %s: could not revoke Celery task %s: %s", self.spec.name, task_id, exc)
 
-    def _report(self, t: _Tracked, state: Any, info: Any) -> None:
-        if state == PREEMPTED or str(state) in ("failed", "upstream_failed"):
-            log.warning("fleet %s: %s (Celery task %s) %s: %s", self.spec.name, t.key, t.task_id, state, info)
-        self._reports.put((t.key, state, info))
+    def _report(self, t: _Tracked, status: FleetStatus, info: Any) -> None:
+        if status in (FleetStatus.PREEMPTED, FleetStatus.FAILED):
+            log.warning("fleet %s: %s (Celery task %s) %s: %s", self.spec.name, t.key, t.task_id, status.value,
+                        info)
+        self._reports.put(FleetReport(t.key, status, info))
 

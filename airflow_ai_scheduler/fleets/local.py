@@ -22,11 +22,10 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from multiprocessing import SimpleQueue
 from typing import Any
 
-from airflow_ai_scheduler.fleets.base import FleetSpec
+from airflow_ai_scheduler.fleets.base import FleetBackend, FleetContext, FleetReport, FleetSpec, FleetStatus
 from airflow_ai_scheduler.fleets.preemption import PreemptionInjector
 
 log = logging.getLogger(__name__)
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: the worker's first message about a workload: (key, STARTED, pid)
 STARTED = "__started__"
-#: the fleet's report of a workload whose capacity it took away: (key, PREEMPTED, detail)
-PREEMPTED = "preempted"
 
 
 def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, server: str | None,
@@ -43,6 +40,9 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # like LocalExecutor: let running tasks finish
     os.setpgrp()  # a preemption kills this worker and the task processes it forks, together
     os.environ.update(env)
+    busy = threading.Event()
+    parent = parent or os.getppid()  # the scheduler's pid, as it was when it started this worker
+    _watch_parent(parent, busy)  # before the (slow) Airflow import: a scheduler may die meanwhile
     from airflow.executors.base_executor import BaseExecutor
 
     try:
@@ -52,9 +52,6 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
             return None
 
     fleet = env.get("AI_SCHEDULER_FLEET", "?")
-    busy = threading.Event()
-    parent = parent or os.getppid()  # the scheduler's pid, as it was when it started this worker
-    _watch_parent(parent, busy)
     while True:
         setproctitle(f"airflow worker -- ai-scheduler fleet {fleet}: <idle>")
         try:
@@ -65,25 +62,26 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
             return
         busy.set()
         outbox.put((workload.key, STARTED, os.getpid()))
-        if getattr(workload, "running_state", None) is not None:
-            # Airflow stores it as the TI's external_executor_id: after a scheduler dies, its successor
-            # reads the fleet from it (fleets.celery.fleet_of) to record the try (airflow.orphans)
-            outbox.put((workload.key, workload.running_state, local_id(fleet)))
+        # info: stored by Airflow as the TI's external_executor_id — after a scheduler dies, its successor
+        # reads the fleet from it (fleets.base.fleet_of) to record the try (airflow.orphans)
+        outbox.put((workload.key, FleetStatus.RUNNING, local_id(fleet)))
         try:
             BaseExecutor.run_workload(workload, server=server, subprocess_logs_to_stdout=True,
                                       proctitle=f"airflow worker -- ai-scheduler fleet {fleet}: {workload.display_name}")
-            outbox.put((workload.key, workload.success_state, None))
+            outbox.put((workload.key, FleetStatus.SUCCESS, None))
         except Exception as exc:  # the supervisor failed: report, keep the worker alive
             log.exception("workload failed on fleet %s", fleet)
-            outbox.put((workload.key, workload.failure_state, repr(exc)))
+            outbox.put((workload.key, FleetStatus.FAILED, repr(exc)))
         busy.clear()
         if os.getppid() != parent:
             return  # the scheduler is gone: nobody will read the outbox or send more work
 
 
 def local_id(fleet: str) -> str:
-    """The id a local fleet's worker reports for the task it runs (the prefix of fleets.celery.fleet_of)."""
-    return f"ai-scheduler/{fleet}/local-{os.getpid()}"
+    """The id a local fleet's worker reports for the task it runs (what fleets.base.fleet_of reads)."""
+    from airflow_ai_scheduler.fleets.base import EXTERNAL_ID_PREFIX
+
+    return f"{EXTERNAL_ID_PREFIX}{fleet}/local-{os.getpid()}"
 
 
 def _watch_parent(parent: int, busy: threading.Event, interval: float = 1.0) -> None:
@@ -100,14 +98,15 @@ def _watch_parent(parent: int, busy: threading.Event, interval: float = 1.0) -> 
     threading.Thread(target=watch, name="ai-scheduler-parent-watch", daemon=True).start()
 
 
-class LocalProcessFleet:
-    """``slots`` worker processes with the fleet's environment; the queue holds at most what fits."""
+class LocalProcessFleet(FleetBackend):
+    """``slots`` worker processes with the fleet's environment; the queue holds at most what fits.
 
-    def __init__(self, spec: FleetSpec, server: str | None = None,
-                 mint: Callable[[Any], Any] | None = None) -> None:
-        self.spec = spec
-        self.server = server
-        self.mint = mint  # workload -> the same workload with a fresh token (set by the executor)
+    Not adoptable: its workers are children of the scheduler and exit with it (busy ones after their task),
+    so a restarted scheduler lets Airflow reset those task instances and runs them again."""
+
+    def __init__(self, spec: FleetSpec, context: FleetContext | None = None) -> None:
+        super().__init__(spec, context)
+        self.server = self.context.server
         self.prefetch = int(spec.options.get("prefetch", spec.slots))
         self.inbox: SimpleQueue | None = None
         self.outbox: SimpleQueue | None = None
@@ -136,7 +135,7 @@ class LocalProcessFleet:
             except (EOFError, OSError):
                 return
             self._events.put((key, state, info))
-            if state != STARTED and str(state) != "running":
+            if state != STARTED and state != FleetStatus.RUNNING:
                 with self._lock:
                     self._dispatched.discard(key)
                     self._dispatch()
@@ -145,11 +144,10 @@ class LocalProcessFleet:
         """Hand waiting workloads to free workers (caller holds the lock)."""
         while self._waiting and len(self._dispatched) < len(self.workers) and self.inbox is not None:
             workload, _since = self._waiting.popleft()
-            if self.mint is not None:
-                try:
-                    workload = self.mint(workload)
-                except Exception:  # keep the token it has: the task may still start in time
-                    log.exception("fleet %s: could not refresh the token of %s", self.spec.name, workload.key)
+            try:
+                workload = self.context.mint(workload)
+            except Exception:  # keep the token it has: the task may still start in time
+                log.exception("fleet %s: could not refresh the token of %s", self.spec.name, workload.key)
             self._dispatched.add(workload.key)
             self.inbox.put(workload)
 
@@ -179,8 +177,8 @@ class LocalProcessFleet:
             self._waiting.append((workload, time.monotonic()))
             self._dispatch()
 
-    def poll(self) -> list[tuple[Any, Any, Any]]:
-        out = []
+    def poll(self) -> list[FleetReport]:
+        out: list[FleetReport] = []
         while True:
             try:
                 key, state, info = self._events.get_nowait()
@@ -191,11 +189,11 @@ class LocalProcessFleet:
                 if self.injector is not None:
                     self.injector.started(key)
                 continue
-            if str(state) != "running":
+            if state != FleetStatus.RUNNING:
                 if key not in self.in_flight:
-                    continue  # already reported as preempted
+                    continue  # already reported as preempted, or revoked
                 self._forget(key)
-            out.append((key, state, info))
+            out.append(FleetReport(key, state, info))
         out.extend(self._inject_preemptions())
         self._replace_dead_workers()
         return out
@@ -206,14 +204,14 @@ class LocalProcessFleet:
         if self.injector is not None:
             self.injector.finished(key)
 
-    def _inject_preemptions(self) -> list[tuple[Any, Any, Any]]:
+    def _inject_preemptions(self) -> list[FleetReport]:
         if self.injector is None or not self.injector.enabled:
             return []
         out = []
         for key in list(self.pids):
             if self.injector.due(key):
                 self.preempt(key)
-                out.append((key, PREEMPTED, f"spot capacity lost on fleet {self.spec.name}"))
+                out.append(FleetReport(key, FleetStatus.PREEMPTED, f"spot capacity lost on fleet {self.spec.name}"))
         return out
 
     def preempt(self, key: Any) -> None:
@@ -252,6 +250,12 @@ class LocalProcessFleet:
         self.workers = alive
         with self._lock:
             self._dispatch()
+
+    def debug_state(self) -> dict[str, Any]:
+        with self._lock:
+            return {"workers": len(self.workers), "alive": sum(p.is_alive() for p in self.workers),
+                    "in_flight": len(self.in_flight), "dispatched": len(self._dispatched),
+                    "buffered": len(self._waiting), "free_slots": self.free_slots()}
 
     def end(self) -> None:
         if self.inbox is None:

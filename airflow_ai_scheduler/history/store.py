@@ -18,7 +18,14 @@ from sqlalchemy import and_, delete, func, insert, select, update
 
 from airflow_ai_scheduler.history import outcomes
 from airflow_ai_scheduler.history.estimates import mean_std
-from airflow_ai_scheduler.history.tables import llm_exchange, placement, plan, plan_approval, task_history
+from airflow_ai_scheduler.history.tables import (
+    llm_exchange,
+    placement,
+    plan,
+    plan_approval,
+    plan_claim,
+    task_history,
+)
 from airflow_ai_scheduler.models import Manifest, Plan
 
 log = logging.getLogger(__name__)
@@ -252,8 +259,38 @@ class HistoryStore:
 
         return approval.pending(self.session_scope, dag_ids, limit)
 
+    # -- plan claims (several schedulers: one plans a run) ----------------------------------------
+    def claim_plan(self, dag_id: str, run_id: str, owner: str,
+                   owner_alive: Callable[[str], bool] | None = None) -> str:
+        """Claim the planning of a run for ``owner``; returns who holds the claim afterwards (``owner``
+        when this call won it). A claim whose holder is no longer alive (``owner_alive``) is taken over,
+        with a compare-and-set so two schedulers cannot both take it."""
+        from sqlalchemy.exc import IntegrityError
+
+        now = datetime.now(timezone.utc)
+        try:
+            with self.session_scope() as s:
+                s.execute(insert(plan_claim).values(dag_id=dag_id, run_id=run_id, claimed_by=owner, claimed_at=now))
+            return owner
+        except IntegrityError:
+            pass  # someone holds it (the insert was rolled back)
+        where = (plan_claim.c.dag_id == dag_id, plan_claim.c.run_id == run_id)
+        with self.session_scope() as s:
+            holder = s.scalar(select(plan_claim.c.claimed_by).where(*where))
+            if holder is None or holder == owner:
+                return owner if holder == owner else self.claim_plan(dag_id, run_id, owner, owner_alive)
+            if owner_alive is not None and not owner_alive(holder):
+                taken = s.execute(update(plan_claim).where(*where, plan_claim.c.claimed_by == holder)
+                                  .values(claimed_by=owner, claimed_at=now)).rowcount
+                if taken:
+                    log.info("took over planning %s/%s from %s (no longer alive)", dag_id, run_id, holder)
+                    return owner
+                holder = s.scalar(select(plan_claim.c.claimed_by).where(*where)) or holder
+        return str(holder)
+
     def purge_run(self, dag_id: str, run_id: str) -> None:
         with self.session_scope() as s:
+            s.execute(delete(plan_claim).where(plan_claim.c.dag_id == dag_id, plan_claim.c.run_id == run_id))
             s.execute(delete(task_history).where(task_history.c.dag_id == dag_id, task_history.c.run_id == run_id))
             s.execute(delete(plan_approval).where(plan_approval.c.dag_id == dag_id, plan_approval.c.run_id == run_id))
             s.execute(delete(plan).where(plan.c.dag_id == dag_id, plan.c.run_id == run_id))

@@ -6,6 +6,7 @@
                              what it used (CPU, memory, GPU memory, I/O) and its anomaly flags
 ``ai_scheduler_llm_exchange`` every LLM planning call: prompt, response, model, latency, tokens, outcome
 ``ai_scheduler_plan_approval`` one row per DAG run whose plan needs a person's approval: pending/approved/rejected
+``ai_scheduler_plan_claim``  which scheduler plans a DAG run (one row per run; HA schedulers plan once)
 """
 
 from __future__ import annotations
@@ -172,4 +173,12 @@ plan_approval = Table(
     Column("decided_by", String(250), nullable=True),
     Column("reason", Text, nullable=True),
     UniqueConstraint("dag_id", "run_id", name="uq_ai_scheduler_plan_approval_run"),
+)
+
+plan_claim = Table(
+    "ai_scheduler_plan_claim", metadata,
+    Column("dag_id", ID, primary_key=True),
+    Column("run_id", ID, primary_key=True),
+    Column("claimed_by", String(250), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False, default=_now),
 )

@@ -64,24 +64,31 @@ def planner_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+_BUILTIN_LOADED = False
+
+
 def _load_builtin() -> None:
-    if _REGISTRY:
+    """Register the built-in planners once (a user's planner registered earlier neither hides them nor is
+    replaced: built-ins only fill names nobody took)."""
+    global _BUILTIN_LOADED
+    if _BUILTIN_LOADED:
         return
+    _BUILTIN_LOADED = True
     from airflow_ai_scheduler.planning.greedy import GreedyPlanner
 
-    register_planner("greedy", GreedyPlanner)
+    _REGISTRY.setdefault("greedy", GreedyPlanner)
     try:
         from airflow_ai_scheduler.planning.cpsat import CpSatPlanner
     except ImportError:  # pragma: no cover - cpsat module not yet available
         pass
     else:
-        register_planner("optimal", CpSatPlanner)
+        _REGISTRY.setdefault("optimal", CpSatPlanner)
     try:
         from airflow_ai_scheduler.planning.llm import LLMPlanner
     except ImportError:
         pass
     else:
-        register_planner("llm", LLMPlanner)
+        _REGISTRY.setdefault("llm", LLMPlanner)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from airflow_ai_scheduler.planning.objective import (
     duration_sigma,
     restart_overhead,
     transfer_hours,
+    within_budget,
 )
 
 _EPS = 1e-9
@@ -284,6 +285,8 @@ class GreedyPlanner:
             # evaluate the most promising first, stop at a floor above the best Ω so far, and pick among
             # those evaluated as a scan in candidate order would
             ranked.sort(key=lambda r: (r[0], r[1]))
+            # the one budget rule (objective.within_budget): an offer over the job's budget is taken only when
+            # none is within it, so only within-budget Ω bounds the search
             evaluated = []
             best_omega = math.inf
             for floor, i, t, here in ranked:
@@ -293,12 +296,14 @@ class GreedyPlanner:
                 omega, sc = sched.evaluate_terms(jt, OfferTerms(offer, *t, scorer.curve(offer)), here[0], here[1],
                                                  lfj)
                 omega += here[2]
-                evaluated.append((i, omega, sc))
-                best_omega = min(best_omega, omega)
+                over = not within_budget(job, sc.cost)
+                evaluated.append((i, omega, sc, over))
+                if not over:
+                    best_omega = min(best_omega, omega)
             evaluated.sort(key=lambda e: e[0])
             best = evaluated[0]
             for e in evaluated[1:]:
-                if e[1] < best[1] - _EPS:
+                if e[3] < best[3] or (e[3] == best[3] and e[1] < best[1] - _EPS):
                     best = e
             sched.commit(job, options[best[0]], best[2])
         return sched.to_plan(self.name, watch)

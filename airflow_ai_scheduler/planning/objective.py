@@ -40,6 +40,17 @@ MAX_RUNTIME_FACTOR = 50.0
 ELASTIC_MAX_SPEEDUP = 4.0
 
 
+#: relative slack on a job's budgetUsd: an offer whose expected cost is within it is within budget
+BUDGET_TOLERANCE = 1e-9
+
+
+def within_budget(job: Job, cost: float) -> bool:
+    """The one budget rule every planner uses: a job's expected cost may not exceed its ``budgetUsd``.
+    (Greedy picks an over-budget offer only when no offer is within budget, and the validator then says so;
+    CP-SAT drops over-budget alternatives.)"""
+    return job.budget_usd is None or cost <= job.budget_usd * (1 + BUDGET_TOLERANCE)
+
+
 def priority_factor(job: Job) -> float:
     return float(max(1, job.priority))
 

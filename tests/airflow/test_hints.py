@@ -80,7 +80,11 @@ def test_base_defaults_are_extended_not_replaced():
     pytest.param({"tiers": ("spot", "cheap")}, "tiers[1]", id="second-tier"),
     pytest.param({"tiers": ()}, "tiers", id="no-tiers"),
     pytest.param({"budget_usd": -1}, "budget_usd", id="budget"),
+    pytest.param({"budget_usd": 0}, "budget_usd", id="zero-budget"),
     pytest.param({"priority": "high"}, "priority", id="priority"),
+    pytest.param({"priority": 11}, "priority", id="priority-range"),
+    pytest.param({"resources": Resources(vcpus=-1)}, "resources.vcpus", id="resources-helper"),
+    pytest.param({"resources": Resources(cpus=2)}, "resources.cpus", id="resources-helper-typo"),
     pytest.param({"resources": {"vcpus": 0}}, "resources.vcpus", id="resources"),
     pytest.param({"resources": {"memory_gib": -1}}, "resources.memory_gib", id="resources-memory"),
     pytest.param({"resources": {"cpus": 2}}, "resources.cpus", id="resources-unknown"),
@@ -97,10 +101,14 @@ def test_base_defaults_are_extended_not_replaced():
     pytest.param({"elastic": 1.5}, "elastic", id="elastic-share"),
     pytest.param({"elastic": "yes"}, "elastic", id="elastic-type"),
 ])
-def test_placement_names_the_bad_field(kwargs, field):
+def test_a_bad_placement_fails_when_parsed_naming_dag_task_and_field(kwargs, field):
+    cfg = placement(**kwargs)  # never raises: the task does not exist yet
+    json.dumps(cfg)  # and stays serializable
     with pytest.raises(InvalidHintError) as err:
-        placement(**kwargs)
-    assert err.value.field == field and f"field {field!r}" in str(err.value)
+        parse_hint(cfg, dag_id="etl", task_id="load")
+    msg = str(err.value)
+    assert err.value.field == field and f"field {field!r}" in msg and "DAG 'etl'" in msg and "task 'load'" in msg
+    assert "\n" not in msg  # one line
 
 
 @pytest.mark.parametrize(("stored", "field"), [
@@ -307,20 +315,46 @@ def test_cluster_policy_is_registered_through_the_entry_point():
         module.task_policy(bad)
 
 
-def test_placement_inside_a_dag_names_the_dag_being_defined():
+def test_a_bad_placement_in_a_dag_file_names_the_dag_and_the_task_at_import():
+    from airflow.exceptions import AirflowClusterPolicyViolation
     from airflow.sdk import dag, task
 
-    @dag(schedule=None, start_date=NOW)
+    from airflow_ai_scheduler.airflow.policy import task_policy
+
+    @dag(schedule=None, start_date=NOW, default_args={"executor_config": placement(deadline="tomorrow")})
     def eager():
-        @task(executor_config=placement(tiers=("cheap",)))
+        @task(executor_config=placement(resources=Resources(vcpus=-1)))
         def crunch():
             pass
 
-        crunch()
+        @task
+        def defaults():  # executor_config from default_args
+            pass
 
-    with pytest.raises(InvalidHintError) as err:
-        eager()
-    assert (err.value.dag_id, err.value.field) == ("eager", "tiers[0]") and "DAG 'eager'" in str(err.value)
-    with pytest.raises(InvalidHintError) as outside:
-        placement(tiers=("cheap",))
-    assert outside.value.dag_id is None
+        crunch()
+        defaults()
+
+    d = eager()  # defining the DAG raises nothing: the cluster policy reports at import
+    with pytest.raises(AirflowClusterPolicyViolation) as crunch:
+        task_policy(d.get_task("crunch"))
+    assert str(crunch.value).count("\n") == 0
+    assert "DAG 'eager'" in str(crunch.value) and "task 'crunch'" in str(crunch.value)
+    assert "field 'resources.vcpus'" in str(crunch.value)
+    with pytest.raises(AirflowClusterPolicyViolation, match=r"DAG 'eager'.*task 'defaults'.*field 'deadline'"):
+        task_policy(d.get_task("defaults"))
+
+
+def test_a_hard_deadline_already_past_fails_at_import_and_a_soft_one_does_not():
+    from airflow_ai_scheduler.airflow.hints import check_at_import
+
+    past = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(InvalidHintError, match=r"task 't'.*field 'deadline'.*already in the past"):
+        check_at_import(placement(deadline=past, hard_deadline=True), dag_id="d", task_id="t")
+    assert check_at_import(placement(deadline=past), dag_id="d", task_id="t").deadline is not None
+    assert check_at_import(placement(deadline=timedelta(hours=1), hard_deadline=True), dag_id="d", task_id="t")
+
+
+def test_resources_helper_reads_like_the_model():
+    r = Resources(vcpus=4, gpus=1)
+    assert (r.vcpus, r.gpus, r.memory_gib, r.gpu_type) == (4, 1, 1.0, None)
+    assert parse_hint(placement(resources=r)).resources.vcpus == 4

@@ -10,7 +10,8 @@ from factories import NOW, offer  # noqa: E402
 
 from airflow_ai_scheduler.airflow.cli import format_report, run_report  # noqa: E402
 from airflow_ai_scheduler.airflow.manifest import RunInfo, TaskInfo, build_manifest, run_options  # noqa: E402
-from airflow_ai_scheduler.airflow.planning_service import PlanningService, PlanningSettings  # noqa: E402
+from airflow_ai_scheduler.airflow.planning_service import PlanningService  # noqa: E402
+from airflow_ai_scheduler.settings import settings_from  # noqa: E402
 
 OFFERS = [offer("od", "on-demand", 1.0), offer("spot", "spot", 0.3, lam=0.01)]
 
@@ -39,8 +40,9 @@ class _Service(PlanningService):
 
 def _plan_with_llm(store, model):
     """Plan run etl/r2 with the LLM planner over ``model``; wait until the plan and its audit are stored."""
-    settings = PlanningSettings(planner="llm", planner_kwargs={"model": model}, time_limit_seconds=5)
-    svc = _Service(_run(), OFFERS, settings, session_scope=store.session_scope, store=store)
+    settings = settings_from({"planner": "llm", "planner_time_limit_seconds": "5", "llm_conn_id": ""})
+    svc = _Service(_run(), settings, offers=OFFERS, planner_overrides={"model": model},
+                   session_scope=store.session_scope, store=store)
     try:
         svc.request("etl", "r2")
         svc.drain(timeout=60)
@@ -90,14 +92,17 @@ def test_a_failing_model_falls_back_and_the_fallback_is_audited(store):
 
 
 def test_dag_params_choose_planner_and_model():
-    s = PlanningSettings(planner="optimal", llm_conn_id="gemini", llm_model="google:gemini-2.5-flash",
-                         time_limit_seconds=7, llm_timeout_seconds=30)
-    assert s.planner_for({}) == ("optimal", {"time_limit_seconds": 7})
-    name, kw = s.planner_for({"ai_scheduler_planner": "llm"})
+    s = settings_from({"planner": "optimal", "llm_conn_id": "gemini", "llm_model": "google:gemini-2.5-flash",
+                       "planner_time_limit_seconds": "7", "llm_timeout_seconds": "30"})
+    assert s.planner_call({}) == ("optimal", {"time_limit_seconds": 7})
+    name, kw = s.planner_call({"ai_scheduler_planner": "llm"})
     assert name == "llm" and kw == {"fallback_time_limit_seconds": 7, "timeout_seconds": 30, "conn_id": "gemini",
                                     "model": "google:gemini-2.5-flash"}
-    _, kw = s.planner_for({"ai_scheduler_planner": "llm", "ai_scheduler_llm_model": "google:gemini-2.5-pro"})
+    _, kw = s.planner_call({"ai_scheduler_planner": "llm", "ai_scheduler_llm_model": "google:gemini-2.5-pro"})
     assert kw["model"] == "google:gemini-2.5-pro"
+    # the planning operator's own arguments win over the run's options and the config
+    name, kw = s.planner_call({"ai_scheduler_planner": "llm"}, planner="optimal", time_limit_seconds=3)
+    assert (name, kw) == ("optimal", {"time_limit_seconds": 3})
 
 
 def test_run_options_conf_wins_over_params_and_other_keys_are_ignored():
@@ -120,7 +125,7 @@ def test_report_gives_each_task_s_reason_once_even_over_several_tries():
 
 
 def test_approval_options_of_a_run():
-    s = PlanningSettings(approval_timeout_minutes=30, approval_on_timeout="reject")
+    s = settings_from({"approval_timeout_minutes": "30", "approval_on_timeout": "reject"})
     assert s.approval_for({}) is None and s.approval_for({"ai_scheduler_require_approval": "false"}) is None
     assert s.approval_for({"ai_scheduler_require_approval": True}) == {"timeout_minutes": 30, "on_timeout": "reject"}
     assert s.approval_for({"ai_scheduler_require_approval": "yes", "ai_scheduler_approval_timeout_minutes": 5,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_ai_scheduler.exceptions import ConfigError
-from airflow_ai_scheduler.fleets.base import FleetSpec, make_backend, parse_fleets
+from airflow_ai_scheduler.fleets.base import FleetContext, FleetSpec, FleetStatus, make_backend, parse_fleets
 from airflow_ai_scheduler.fleets.celery import (
-    PREEMPTED,
     CeleryFleet,
     celery_options,
     classify,
@@ -50,7 +49,7 @@ def test_unknown_option_says_it_is_not_a_celery_option():
 def test_fleet_config_selects_the_celery_backend():
     (fleet,) = parse_fleets([{"name": "od-celery", "provider": "aws", "region": "us-east-1",
                               "instance_type": "m6i.xlarge", "tier": "on-demand", "backend": "celery"}])
-    backend = make_backend(fleet, server="http://ignored/execution/")
+    backend = make_backend(fleet, FleetContext(server="http://ignored/execution/"))
     assert isinstance(backend, CeleryFleet)
     assert (backend.queue, backend.free_slots()) == ("od-celery", 4)
     with pytest.raises(RuntimeError, match="'od-celery' not started"):
@@ -72,10 +71,10 @@ class WorkerLostError(Exception):
 @pytest.mark.parametrize(("status", "result", "tier", "verdict"), [
     pytest.param("SUCCESS", None, "spot", "success", id="success"),
     pytest.param("FAILURE", ValueError("boom"), "spot", "failed", id="task-failure"),
-    pytest.param("FAILURE", WorkerLostError("signal 9"), "spot", PREEMPTED, id="worker-lost-on-spot"),
+    pytest.param("FAILURE", WorkerLostError("signal 9"), "spot", FleetStatus.PREEMPTED, id="worker-lost-on-spot"),
     pytest.param("FAILURE", WorkerLostError("signal 9"), "on-demand", "failed", id="worker-lost-on-demand"),
     pytest.param("REVOKED", None, "spot", "failed", id="revoked-is-a-cancel"),
-    pytest.param("STARTED", {"pid": 1, "hostname": "celery@h"}, "spot", "started", id="started"),
+    pytest.param("STARTED", {"pid": 1, "hostname": "celery@h"}, "spot", FleetStatus.RUNNING, id="started"),
     pytest.param("PENDING", None, "spot", None, id="pending"),
     pytest.param("RETRY", None, "spot", None, id="retry"),
 ])

@@ -67,13 +67,13 @@ def test_a_fleet_holds_prefetched_workloads_and_refills_a_worker_as_soon_as_a_ta
     import queue
     from collections import namedtuple
 
-    from airflow_ai_scheduler.fleets.base import parse_fleets
+    from airflow_ai_scheduler.fleets.base import FleetContext, parse_fleets
     from airflow_ai_scheduler.fleets.local import STARTED, LocalProcessFleet
 
     W = namedtuple("W", "key token")
     (spec,) = parse_fleets([{"name": "f", "provider": "aws", "region": "us-east-1",
                              "instance_type": "m6i.xlarge", "tier": "on-demand", "slots": 2}])
-    fleet = LocalProcessFleet(spec, mint=lambda w: w._replace(token="fresh"))
+    fleet = LocalProcessFleet(spec, FleetContext(mint=lambda w: w._replace(token="fresh")))
     fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker(), _Worker()]
     assert fleet.prefetch == 2 and fleet.free_slots() == 4
     for k in "abcd":

@@ -22,12 +22,9 @@ from typing import Any
 import pytest
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
-from airflow_ai_scheduler.fleets.base import FleetSpec
+from airflow_ai_scheduler.fleets.base import FleetContext, FleetSpec, FleetStatus, fleet_of
 from airflow_ai_scheduler.fleets.celery import (
-    PREEMPTED,
     CeleryFleet,
-    fleet_of,
-    task_id_for,
     worker_command,
     worker_environment,
 )
@@ -130,14 +127,14 @@ def test_fleet_publishes_to_its_queue_and_reads_states_from_the_result_backend(f
     assert queued == by_key and all(fleet_of(tid) == "lonely-spot" for tid in queued.values())
     reports = {key: (state, info) for key, state, info in got if str(state) != "queued"}
     assert reports["ok"] == ("success", None)
-    assert reports["lost"][0] == PREEMPTED and "WorkerLostError" in reports["lost"][1]
-    assert reports["ghost"][0] == PREEMPTED and "ghost@nowhere silent" in reports["ghost"][1]
+    assert reports["lost"][0] == FleetStatus.PREEMPTED and "WorkerLostError" in reports["lost"][1]
+    assert reports["ghost"][0] == FleetStatus.PREEMPTED and "ghost@nowhere silent" in reports["ghost"][1]
     assert fleet.free_slots() == 2
 
 
 def test_fleet_adopts_a_task_a_previous_scheduler_published(fleet):
     # what the executor does after a restart: the TI's external_executor_id names the fleet and the task
-    tid = task_id_for("lonely-spot")
+    tid = fleet.new_external_id()
     assert fleet_of(tid) == "lonely-spot" and fleet_of("3f2b-uuid-of-another-executor") is None
     fleet.adopt("adopted", tid)
     assert fleet.free_slots() == 1
@@ -160,7 +157,7 @@ def test_the_task_id_is_stored_before_the_message_is_published_and_a_failure_doe
         if workload.key == "db-down":
             raise RuntimeError("database is down")
 
-    fleet.record_id = record_id
+    fleet.context = FleetContext(record_external_id=record_id)
     fleet.submit(Workload("first"))
     fleet.submit(Workload("db-down"))
     got = {key: info for key, state, info in _until(fleet, 2)}

@@ -52,6 +52,7 @@ from airflow_ai_scheduler.planning.objective import (
     miss_probability,
     priority_factor,
     transfer_hours,
+    within_budget,
 )
 
 SCALE = 10_000  # objective units per USD
@@ -119,7 +120,7 @@ class _Model:
             for a, b in windows:
                 start_h = a * self.step_h
                 cost = curve.integral(start_h, start_h + runtime) + data_cost
-                if job.budget_usd is not None and cost > job.budget_usd * (1 + 1e-9) and not fixed:
+                if not within_budget(job, cost) and not fixed:
                     continue
                 if fixed and fixed.start_hours is not None:
                     s = max(0, round(fixed.start_hours / self.step_h))

@@ -1,0 +1,165 @@
+"""Where a queued task goes and when: its run's validated plan, its safe default fleet when the plan cannot
+route it, and — when more tasks are due on a fleet than it has free slots — the fleet's dispatch policy.
+
+Everything here runs on the scheduler loop and reads memory only (plans are made off the loop by
+:mod:`.planning_service`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_ai_scheduler.airflow.ledger import Entry, Stage
+from airflow_ai_scheduler.airflow.manifest import job_id_for
+
+#: a task waits at most this long for its run's first plan before it runs on its safe default fleet
+PLAN_GIVE_UP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Route:
+    fleet: str | None  #: None: not now
+    stage: Stage
+    reason: str = ""  #: why it waits, or why it is not where its plan says ("fallback: ...")
+
+    @property
+    def fallback(self) -> bool:
+        return self.reason.startswith("fallback")
+
+
+class Router:
+    def __init__(self, fleets: Mapping[str, Any], offers: Mapping[str, Any], *, plan_wait: float, max_hold: float,
+                 policies: Mapping[str, Any]) -> None:
+        self.fleets = fleets  # name → FleetBackend
+        self.offers = offers  # name → Offer
+        self.plan_wait = plan_wait
+        self.max_hold = max_hold
+        self.policies = policies  # fleet name → DispatchPolicy
+        on_demand = [n for n, f in fleets.items() if f.spec.tier == "on-demand"]
+        self.default_fleet = on_demand[0] if on_demand else next(iter(fleets))
+
+    # -- where --------------------------------------------------------------------------------------
+    def safe_fleet(self, job: Any, reason: str = "") -> str:
+        """Where a task runs when its plan cannot route it: an on-demand fleet that fits it (the most free
+        slots first), any on-demand fleet, else the default. A task whose budget no fleet meets goes to the
+        cheapest fleet that fits it instead (on-demand would overspend more)."""
+        from airflow_ai_scheduler.planning.candidates import fit_problem
+
+        fits = [n for n, o in self.offers.items() if job is None or fit_problem(job, o) is None]
+        if reason.startswith("budget_usd") and fits:
+            return min(fits, key=lambda n: self.offers[n].price_per_hour)
+        on_demand = [n for n in fits if self.fleets[n].spec.tier == "on-demand"] or [
+            n for n, f in self.fleets.items() if f.spec.tier == "on-demand"]
+        if not on_demand:
+            return self.default_fleet
+        return max(on_demand, key=lambda n: self.fleets[n].free_slots())
+
+    def decide(self, entry: Entry, planning: Any, operator_runs: set[tuple[str, str]], now: datetime) -> Route:
+        """The fleet for a queued task if it may run now; else why it waits."""
+        if not entry.is_task or entry.workload is None or not hasattr(entry.workload, "ti"):
+            return Route(entry.fleet or self.default_fleet, Stage.DUE)
+        ti = entry.workload.ti
+        waited = time.monotonic() - entry.seen
+        run = (ti.dag_id, ti.run_id)
+        rp = planning.get(*run)
+        if run in operator_runs and not entry.planner_task and (rp is None or rp.source != "operator") \
+                and waited < max(self.plan_wait, PLAN_GIVE_UP_SECONDS):
+            return Route(None, Stage.PLANNING, "planning: waiting for the PlanPlacementOperator's plan")
+        job_id = job_id_for(ti.task_id, ti.map_index)
+        job = rp.jobs.get(job_id) if rp is not None else None
+        if rp is None:
+            failed = planning.failed(*run)
+            if failed:
+                return Route(self.safe_fleet(None), Stage.DUE, f"fallback: {failed}")
+            if waited >= max(self.plan_wait, PLAN_GIVE_UP_SECONDS):
+                return Route(self.safe_fleet(None), Stage.DUE, f"fallback: no plan for its run after {waited:.0f} s")
+            return Route(None, Stage.PLANNING, "planning: waiting for its run's plan")
+        if not rp.final and waited < self.plan_wait:
+            return Route(None, Stage.PLANNING, "planning: waiting for the configured planner's plan")
+        if job_id in rp.unmet:
+            return Route(self.safe_fleet(job, rp.unmet[job_id]), Stage.DUE, f"fallback: {rp.unmet[job_id]}")
+        if not rp.routable:
+            return Route(self.safe_fleet(job), Stage.DUE, f"fallback: its run's plan is not valid: {rp.reason}")
+        placement = rp.placements.get(job_id) or rp.placements.get(ti.task_id)
+        if placement is None:
+            planning.request(*run, replan=True)
+            return Route(self.safe_fleet(job), Stage.DUE,
+                         "fallback: not in its run's plan (mapped or cleared after planning); re-planning the run")
+        if placement.offer_id not in self.fleets:
+            return Route(self.safe_fleet(job), Stage.DUE,
+                         f"fallback: its planned fleet {placement.offer_id!r} is not configured")
+        if self._waiting_for_window(placement, now) and waited < self.max_hold:
+            return Route(None, Stage.HELD, f"price window: planned start {placement.start_time:%Y-%m-%d %H:%M:%S}"
+                                           f" UTC on {placement.offer_id}")
+        return Route(placement.offer_id, Stage.DUE)
+
+    def _waiting_for_window(self, placement: Any, now: datetime) -> bool:
+        """Hold only a deliberate wait for a cheaper price window: a start planned after its dependencies
+        because of their estimated runtimes is released as soon as the scheduler queues the task."""
+        offer = self.offers.get(placement.offer_id)
+        if offer is None or not offer.price_schedule or placement.start_time <= now:
+            return False
+        return offer.price_at(now) > offer.price_at(placement.start_time) + 1e-12
+
+    # -- in which order -----------------------------------------------------------------------------
+    def order(self, fleet: str, due: Sequence[Entry], planning: Any, running: Mapping[str, Sequence[Entry]],
+              now: datetime, free: int) -> list[Entry]:
+        """The first ``free`` of ``due`` (already in Airflow's priority order) by the fleet's dispatch policy."""
+        if len(due) <= free:
+            return list(due)
+        from airflow_ai_scheduler.dispatch import PriorityWeightPolicy
+
+        policy = self.policies.get(fleet)
+        if policy is None or isinstance(policy, PriorityWeightPolicy):
+            return list(due[:free])
+        view, candidates = self.fleet_view(fleet, running, free), [self.candidate(e, planning) for e in due]
+        by_key = {e.key: e for e in due}
+        try:
+            ordered = policy.order(candidates, view, now)
+            chosen = [by_key[c.key] for c in ordered if c.key in by_key]
+            if len({id(e) for e in chosen}) != len(due):
+                raise ValueError("the policy did not return each candidate exactly once")
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception("dispatch policy %s failed on fleet %s; using priority_weight",
+                                                  getattr(policy, "name", policy), fleet)
+            return list(due[:free])
+        return chosen[:free]
+
+    def fleet_view(self, fleet: str, running: Mapping[str, Sequence[Entry]], free: int) -> Any:
+        from airflow_ai_scheduler.dispatch import FleetView
+
+        spec, offer = self.fleets[fleet].spec, self.offers.get(fleet)
+        by_dag: dict[str, int] = {}
+        for e in running.get(fleet, ()):
+            by_dag[e.run[0]] = by_dag.get(e.run[0], 0) + 1
+        return FleetView(name=fleet, tier=spec.tier, slots=spec.slots, free_slots=free,
+                         price_per_hour=offer.price_per_hour if offer else 0.0, running_by_dag=by_dag)
+
+    @staticmethod
+    def candidate(entry: Entry, planning: Any) -> Any:
+        from airflow_ai_scheduler.dispatch import Candidate
+
+        ti = entry.workload.ti
+        rp = planning.get(ti.dag_id, ti.run_id)
+        job_id = job_id_for(ti.task_id, ti.map_index)
+        job = rp.jobs.get(job_id) if rp is not None else None
+        placement = rp.placements.get(job_id) if rp is not None else None
+        runtime = ((placement.expected_end_time - placement.start_time).total_seconds() / 3600 if placement
+                   else (job.estimated_duration_hours if job else 0.1))
+        return Candidate(
+            key=entry.key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+            owner=(rp.owners.get(ti.task_id) if rp is not None else None),
+            priority=(job.priority if job else 1), priority_weight=int(getattr(ti, "priority_weight", 1) or 1),
+            deadline=(job.deadline if job else None), expected_runtime_hours=max(runtime, 0.0),
+            expected_cost=(placement.estimated_cost if placement else 0.0),
+            waiting_seconds=time.monotonic() - entry.seen)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
