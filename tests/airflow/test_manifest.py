@@ -65,4 +65,6 @@ def test_rightsize_hint_plans_with_measured_needs_once_there_are_enough():
     measured = {"opted": profile(rows), "not": profile(rows), "new": profile(rows[:1])}
     jobs = build_manifest(_run(tasks), now=NOW, offers=[offer("od", gpus=1)], measured=measured).job_map
     assert (jobs["opted"].resources.vcpus, jobs["opted"].resources.memory_gib, jobs["opted"].resources.gpus) == (1.0, 1.25, 1)
-    assert jobs["not"].resources == big and jobs["new"].resources == big
+    from airflow_ai_scheduler.models import Resources as ResourcesModel
+
+    assert jobs["not"].resources == ResourcesModel(**big) and jobs["new"].resources == ResourcesModel(**big)
