@@ -51,21 +51,18 @@ from airflow_ai_scheduler.planning.objective import (
     segment_hours,
     speedup,
 )
+from airflow_ai_scheduler.planning.runtime_mixture import (
+    Kernel,
+    bandwidth,
+    mixture,
+    p95,
+    quantile,
+    smooth_survival,
+    survival,
+)
 
 MIN_SAMPLES = 3
 MIN_SPEED_SAMPLES = 3
-MIN_BANDWIDTH = 0.02
-MAX_INTERRUPTIONS = 8
-_SQRT2 = math.sqrt(2.0)
-
-
-def _sf(z: float) -> float:
-    """P(Z > z) for a standard normal."""
-    return 0.5 * math.erfc(z / _SQRT2)
-
-
-def _pdf(z: float) -> float:
-    return math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -160,130 +157,12 @@ class Suitability(BaseModel):
         return self.offers[0] if self.offers else None
 
 
-# -- the runtime mixture ----------------------------------------------------------------------------------
-
-def _bandwidth(xs: Sequence[float]) -> float:
-    """Silverman's rule of thumb on log values, floored."""
-    n = len(xs)
-    if n < 2:
-        return MIN_BANDWIDTH
-    logs = sorted(math.log(x) for x in xs)
-    mu = sum(logs) / n
-    sd = math.sqrt(sum((v - mu) ** 2 for v in logs) / (n - 1))
-    iqr = logs[int(0.75 * (n - 1))] - logs[int(0.25 * (n - 1))]
-    spread = min(sd, iqr / 1.34) if iqr > 0 else sd
-    return max(MIN_BANDWIDTH, 0.9 * spread * n ** -0.2)
-
-
 def _prior(job: Job, f: float) -> tuple[float, float]:
     """(median, σ of log) of the log-normal with the job's mean and σ scaled by ``f`` (no history)."""
     d = job.estimated_duration_hours * f
     sd = job.duration_std_hours * f if job.duration_std_hours is not None else DEFAULT_DURATION_CV * d
     s2 = math.log1p((sd / d) ** 2)
     return math.exp(math.log(d) - s2 / 2), max(math.sqrt(s2), 1e-6)
-
-
-@dataclass
-class _Kernel:
-    """One component: ``kind`` ln (log-normal m, s), u (uniform a..a+c), n (normal mu, sd); weight w."""
-
-    kind: str
-    w: float
-    a: float
-    b: float
-
-    def sf(self, t: float) -> float:
-        if self.kind == "ln":
-            if t <= 0:
-                return 1.0
-            return _sf((math.log(t) - self.a) / self.b) if self.b > 0 else float(math.log(t) < self.a)
-        if self.kind == "u":
-            return min(1.0, max(0.0, (self.a + self.b - t) / self.b)) if self.b > 0 else float(t < self.a)
-        return _sf((t - self.a) / self.b) if self.b > 0 else float(t < self.a)
-
-    def mean(self) -> float:
-        if self.kind == "ln":
-            return math.exp(self.a + self.b * self.b / 2)
-        if self.kind == "u":
-            return self.a + self.b / 2
-        return self.a
-
-    def excess(self, s: float) -> float:
-        """E[(X − s)⁺]."""
-        if self.kind == "ln":
-            if s <= 0:
-                return self.mean() - s
-            if self.b <= 0:
-                return max(0.0, math.exp(self.a) - s)
-            z = (math.log(s) - self.a) / self.b
-            return self.mean() * _sf(z - self.b) - s * _sf(z)
-        if self.kind == "u":
-            lo, c = self.a, self.b
-            if s <= lo:
-                return lo + c / 2 - s
-            if s >= lo + c or c <= 0:
-                return 0.0
-            return (lo + c - s) ** 2 / (2 * c)
-        if self.b <= 0:
-            return max(0.0, self.a - s)
-        z = (self.a - s) / self.b
-        return (self.a - s) * (1 - _sf(z)) + self.b * _pdf(z)
-
-
-def _mixture(work: Sequence[float], h: float, lam: float, restart: float, segment: float | None) -> list[_Kernel]:
-    n = len(work)
-    out: list[_Kernel] = []
-    for w in work:
-        c = min(w, segment) if segment else w
-        mass = lam * w
-        p0 = math.exp(-mass)
-        out.append(_Kernel("ln", p0 / n, math.log(w), h))
-        if lam <= 0:
-            continue
-        pk, left = p0, 1.0 - p0
-        for k in range(1, MAX_INTERRUPTIONS + 1):
-            pk = pk * mass / k
-            weight = pk if k < MAX_INTERRUPTIONS else left  # the tail folds into the last term
-            left -= pk
-            if weight <= 1e-9:
-                break
-            if k == 1:
-                out.append(_Kernel("u", weight / n, w + restart, c))
-            else:
-                out.append(_Kernel("n", weight / n, w + k * (restart + c / 2), c * math.sqrt(k / 12.0)))
-    return out
-
-
-def _sf_mix(ks: Sequence[_Kernel], t: float) -> float:
-    return sum(k.w * k.sf(t) for k in ks)
-
-
-def _quantile(ks: Sequence[_Kernel], q: float, hi: float) -> float:
-    lo = 0.0
-    while _sf_mix(ks, hi) > 1 - q and hi < 1e6:
-        hi *= 2
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if _sf_mix(ks, mid) > 1 - q:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def _smooth_sf(xs: Sequence[float], t: float) -> float:
-    """P(X > t) under a log-normal kernel smoothing of samples xs (> 0)."""
-    if not xs or t <= 0:
-        return 0.0 if not xs else 1.0
-    h = _bandwidth(xs)
-    return sum(_sf((math.log(t) - math.log(x)) / h) for x in xs) / len(xs)
-
-
-def _p95(xs: Sequence[float]) -> float:
-    s = sorted(xs)
-    pos = 0.95 * (len(s) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 # -- ranking ----------------------------------------------------------------------------------------------
@@ -305,15 +184,15 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
     if history:
         for d, k in zip(ev.runtimes_hours, ev.instance_types, strict=False):
             base.append(d / factors.get(k or "", 1.0))
-    h = _bandwidth(ev.runtimes_hours) if history else 0.0
+    h = bandwidth(ev.runtimes_hours) if history else 0.0
     measured = len(ev.peak_memory_gib) >= MIN_SAMPLES
     prof = ResourceProfile(
-        cpu_cores=round(_p95(ev.cpu_cores), 3) if measured and ev.cpu_cores else job.resources.vcpus,
-        memory_gib=round(_p95(ev.peak_memory_gib), 3) if measured else job.resources.memory_gib,
-        gpu_memory_gib=round(_p95(ev.gpu_memory_gib), 3) if measured and ev.gpu_memory_gib else None,
+        cpu_cores=round(p95(ev.cpu_cores), 3) if measured and ev.cpu_cores else job.resources.vcpus,
+        memory_gib=round(p95(ev.peak_memory_gib), 3) if measured else job.resources.memory_gib,
+        gpu_memory_gib=round(p95(ev.gpu_memory_gib), 3) if measured and ev.gpu_memory_gib else None,
         source="measured" if measured else "requested")
     pf = priority_factor(job)
-    rows: list[tuple[float, Offer, dict[str, Any], list[_Kernel]]] = []
+    rows: list[tuple[float, Offer, dict[str, Any], list[Kernel]]] = []
     excluded: dict[str, str] = {}
     for o in offers:
         why = fit_problem(job, o)
@@ -334,16 +213,16 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
             work = [med]
         lam = o.interruption_rate_per_hour if o.tier == "spot" else 0.0
         seg = min(segment_hours(job), job.estimated_duration_hours) if job.is_checkpointable else None
-        ks = _mixture(work, bw, lam, restart_overhead(job), seg)
+        ks = mixture(work, bw, lam, restart_overhead(job), seg)
         mean = sum(k.w * k.mean() for k in ks)
         p_int = sum(-math.expm1(-lam * w) for w in work) / len(work)
         if deadline is None:
             p_miss = tard = 0.0
         else:
             slack = deadline - start_hours
-            p_miss = min(1.0, max(0.0, _sf_mix(ks, slack)))
+            p_miss = min(1.0, max(0.0, survival(ks, slack)))
             tard = sum(k.w * k.excess(slack) for k in ks)
-        p_oom = _smooth_sf(ev.peak_memory_gib, o.memory_gib) if measured else 0.0
+        p_oom = smooth_survival(ev.peak_memory_gib, o.memory_gib) if measured else 0.0
         compute = scorer.curve(o).integral(start_hours, start_hours + mean)
         egress, _ = scorer.egress(solo, o, {})
         cost = compute + egress
@@ -359,7 +238,7 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
     out = []
     for i, (omega, o, facts, ks) in enumerate(rows[:top] if top else rows):
         hi = max(k.mean() for k in ks) * 4
-        qs = RuntimeQuantiles(**{f"p{int(q * 100)}": round(_quantile(ks, q, hi), 6) for q in (0.1, 0.5, 0.9, 0.95)})
+        qs = RuntimeQuantiles(**{f"p{int(q * 100)}": round(quantile(ks, q, hi), 6) for q in (0.1, 0.5, 0.9, 0.95)})
         rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in facts.items()}
         out.append(OfferSuitability(rank=i + 1, offer_id=o.offer_id, provider=o.provider, region=o.region,
                                     instance_type=o.instance_type, tier=o.tier, price_per_hour=o.price_per_hour,
