@@ -1,5 +1,5 @@
-"""A predicted runtime as a mixture of simple kernels: log-normal (the smoothed history samples), uniform
-(one spot interruption) and normal (several); survival, mean, E[(X − s)⁺] and quantiles in closed form or
+"""A predicted runtime as a mixture of simple kernels: log-normal (the smoothed history samples), a shifted
+truncated exponential (one spot interruption) and a shifted log-normal (several); survival, mean, E[(X − s)⁺] and quantiles in closed form or
 by bisection. Pure math for :mod:`.suitability` (docs/suitability.md)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIN_BANDWIDTH = 0.02
-MAX_INTERRUPTIONS = 8
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -37,72 +36,118 @@ def bandwidth(xs: Sequence[float]) -> float:
 
 @dataclass
 class Kernel:
-    """One component: ``kind`` ln (log-normal m, s), u (uniform a..a+c), n (normal mu, sd); weight w."""
+    """One component of weight ``w``: ``ln`` shift + a log-normal (log median a, σ b); ``te`` a + L with L the
+    progress lost to one interruption, an exponential of rate ``lam`` truncated to [0, b]; ``n`` normal
+    (mean a, sd b)."""
 
     kind: str
     w: float
     a: float
     b: float
+    lam: float = 0.0
+    shift: float = 0.0  # ln: X = shift + a log-normal
+
+    def _uniform(self) -> bool:
+        return self.lam * self.b < 1e-6  # λc → 0: the truncated exponential is uniform
 
     def sf(self, t: float) -> float:
         if self.kind == "ln":
+            t -= self.shift
             if t <= 0:
                 return 1.0
             return sf_normal((math.log(t) - self.a) / self.b) if self.b > 0 else float(math.log(t) < self.a)
-        if self.kind == "u":
-            return min(1.0, max(0.0, (self.a + self.b - t) / self.b)) if self.b > 0 else float(t < self.a)
+        if self.kind == "te":
+            x, c = t - self.a, self.b
+            if x <= 0:
+                return 1.0
+            if x >= c:
+                return 0.0
+            if self._uniform():
+                return (c - x) / c
+            return (math.exp(-self.lam * x) - math.exp(-self.lam * c)) / -math.expm1(-self.lam * c)
         return sf_normal((t - self.a) / self.b) if self.b > 0 else float(t < self.a)
 
     def mean(self) -> float:
         if self.kind == "ln":
-            return math.exp(self.a + self.b * self.b / 2)
-        if self.kind == "u":
-            return self.a + self.b / 2
+            return self.shift + math.exp(self.a + self.b * self.b / 2)
+        if self.kind == "te":
+            return self.a + lost_moments(self.lam, self.b)[0]
         return self.a
 
     def excess(self, s: float) -> float:
         """E[(X − s)⁺]."""
         if self.kind == "ln":
+            s -= self.shift
+            m = math.exp(self.a + self.b * self.b / 2)
             if s <= 0:
-                return self.mean() - s
+                return m - s
             if self.b <= 0:
                 return max(0.0, math.exp(self.a) - s)
             z = (math.log(s) - self.a) / self.b
-            return self.mean() * sf_normal(z - self.b) - s * sf_normal(z)
-        if self.kind == "u":
-            lo, c = self.a, self.b
-            if s <= lo:
-                return lo + c / 2 - s
-            if s >= lo + c or c <= 0:
+            return m * sf_normal(z - self.b) - s * sf_normal(z)
+        if self.kind == "te":
+            x, c, lam = s - self.a, self.b, self.lam
+            if x <= 0:
+                return self.mean() - s
+            if x >= c:
                 return 0.0
-            return (lo + c - s) ** 2 / (2 * c)
+            if self._uniform():
+                return (c - x) ** 2 / (2 * c)
+            return ((math.exp(-lam * x) - math.exp(-lam * c)) / lam - (c - x) * math.exp(-lam * c)) \
+                / -math.expm1(-lam * c)
         if self.b <= 0:
             return max(0.0, self.a - s)
         z = (self.a - s) / self.b
         return (self.a - s) * (1 - sf_normal(z)) + self.b * pdf_normal(z)
 
 
+def lost_moments(lam: float, c: float) -> tuple[float, float]:
+    """(mean, variance) of the progress lost to one interruption in a segment of length c: the time of the
+    first event of a Poisson(λ) process given it falls in [0, c]."""
+    x = lam * c
+    if x < 1e-4:
+        return c / 2, c * c / 12
+    q = math.exp(-x)
+    return 1 / lam - c * q / (1 - q), 1 / lam ** 2 - c * c * q / (1 - q) ** 2
+
+
 def mixture(work: Sequence[float], h: float, lam: float, restart: float, segment: float | None) -> list[Kernel]:
+    """The runtime of work wᵢ (each a log-normal kernel of bandwidth h) under interruptions of rate λ.
+
+    The work runs in m = w / c segments (c = the checkpoint interval, or w); an attempt at a segment fails
+    with p = 1 − e^{−λc}, so the number of interruptions K is negative binomial(m, p) — P(K = 0) = e^{−λw},
+    E[T] = w + m(e^{λc} − 1)(r + E[L]) equals objective.expected_runtime — and each costs the restart r plus
+    the lost progress L (the first event of the process given it falls in [0, c]). K = 1 is exact (kind te);
+    K ≥ 2 is one log-normal above w + 2r with the conditional mean and variance of the sum."""
     n = len(work)
     out: list[Kernel] = []
     for w in work:
-        c = min(w, segment) if segment else w
-        mass = lam * w
-        p0 = math.exp(-mass)
-        out.append(Kernel("ln", p0 / n, math.log(w), h))
         if lam <= 0:
+            out.append(Kernel("ln", 1.0 / n, math.log(w), h))
             continue
-        pk, left = p0, 1.0 - p0
-        for k in range(1, MAX_INTERRUPTIONS + 1):
-            pk = pk * mass / k
-            weight = pk if k < MAX_INTERRUPTIONS else left  # the tail folds into the last term
-            left -= pk
-            if weight <= 1e-9:
+        c = min(w, segment) if segment else w
+        m, q = w / c, math.exp(-lam * c)
+        p0 = math.exp(-lam * w)
+        out.append(Kernel("ln", p0 / n, math.log(w), h))
+        mu_l, var_l = lost_moments(lam, c)
+        p1 = m * p0 * (1 - q)
+        if p1 > 1e-12:
+            out.append(Kernel("te", p1 / n, w + restart, c, lam))
+        mass = s1 = s2 = 0.0
+        pk, k = p1, 1
+        while k < 10_000 and 1.0 - p0 - p1 - mass > 1e-9:
+            k += 1
+            pk = pk * (k - 1 + m) / k * (1 - q)
+            mass, s1, s2 = mass + pk, s1 + pk * k, s2 + pk * k * k
+            if pk < 1e-12 and k > m / max(q, 1e-9):
                 break
-            if k == 1:
-                out.append(Kernel("u", weight / n, w + restart, c))
-            else:
-                out.append(Kernel("n", weight / n, w + k * (restart + c / 2), c * math.sqrt(k / 12.0)))
+        if mass > 1e-12:  # K ≥ 2: at least w + 2r, skewed right: a shifted log-normal with the same moments
+            ek, ek2, step = s1 / mass, s2 / mass, restart + mu_l
+            var = max(1e-18, ek * var_l + (ek2 - ek * ek) * step * step)
+            floor = w + 2 * restart
+            extra = max(1e-12, w + ek * step - floor)
+            s2_log = math.log1p(var / (extra * extra))
+            out.append(Kernel("ln", mass / n, math.log(extra) - s2_log / 2, math.sqrt(s2_log), shift=floor))
     return out
 
 

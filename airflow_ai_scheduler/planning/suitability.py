@@ -8,14 +8,18 @@ rationale call it. docs/suitability.md writes the model down for users.
 ran. An instance type with ≥ :data:`MIN_SPEED_SAMPLES` tries has a *speed factor* fₖ = median runtime on
 k / median runtime overall; samples are brought to a common base bᵢ = dᵢ / f(kind of i) and scaled to the
 offer, wᵢ = bᵢ · f(o) (f(o) = 1 when the offer's type was not seen; 1 / speed-up for an elastic job on a
-bigger offer). Each wᵢ is smoothed with a log-normal kernel (bandwidth h by Silverman's rule on log dᵢ), so
-the tail beyond the largest sample is not zero. With fewer than :data:`MIN_SAMPLES` tries, the job's
+bigger offer). Each wᵢ is smoothed with a log-normal kernel (bandwidth h by Silverman's rule on log bᵢ), so
+the tail beyond the largest sample is not zero; on an offer scaled by a measured speed factor the kernel is
+widened by that factor's own error, h² + π/2 · var(log b) · (1/nₖ + 1/n) (the variance of a ratio of two
+sample medians). With fewer than :data:`MIN_SAMPLES` tries, the job's
 duration and σ (hint or default 10 %) give one log-normal kernel with that mean and σ instead.
 
-**Spot interruptions** (rate λ) arrive during the work wᵢ as a Poisson process: k of them with probability
-Poisson(k; λwᵢ); each costs the restart overhead r plus the progress since the last checkpoint, uniform on
-[0, c] (c = checkpoint interval, or wᵢ when the job cannot checkpoint). One interruption makes the runtime
-uniform on [wᵢ + r, wᵢ + r + c]; k ≥ 2 a normal with mean wᵢ + k(r + c/2) and variance k c²/12.
+**Spot interruptions** (rate λ): the work runs in m = wᵢ / c segments (c = the checkpoint interval, or wᵢ
+when the job cannot checkpoint); an attempt at a segment is interrupted with p = 1 − e^{−λc}, so the number
+of interruptions is negative binomial(m, p) (none with probability e^{−λwᵢ}), and each costs the restart
+overhead r plus the progress lost, the first interruption time given it falls within [0, c]. One
+interruption is exact; two or more are one log-normal above wᵢ + 2r with the sum's mean and variance. The
+mean is the objective's renewal formula exactly (:mod:`.runtime_mixture`).
 
 From the mixture: quantiles (p10/p50/p90/p95), the mean E[T], **P(miss)** = P(start + T > deadline),
 **E[tardiness]** = E[(start + T − deadline)⁺] (closed forms for each kernel), **P(interruption)** =
@@ -101,6 +105,13 @@ class TaskEvidence:
             return {}  # one type only: nothing to compare
         return {k: median(v) / overall for k, v in by.items() if len(v) >= MIN_SPEED_SAMPLES}
 
+    def type_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for k in self.instance_types:
+            if k:
+                out[k] = out.get(k, 0) + 1
+        return out
+
 
 class RuntimeQuantiles(BaseModel):
     p10: float
@@ -157,6 +168,12 @@ class Suitability(BaseModel):
         return self.offers[0] if self.offers else None
 
 
+def _log_var(xs: Sequence[float]) -> float:
+    logs = [math.log(x) for x in xs]
+    mu = sum(logs) / len(logs)
+    return sum((v - mu) ** 2 for v in logs) / max(1, len(logs) - 1)
+
+
 def _prior(job: Job, f: float) -> tuple[float, float]:
     """(median, σ of log) of the log-normal with the job's mean and σ scaled by ``f`` (no history)."""
     d = job.estimated_duration_hours * f
@@ -184,7 +201,11 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
     if history:
         for d, k in zip(ev.runtimes_hours, ev.instance_types, strict=False):
             base.append(d / factors.get(k or "", 1.0))
-    h = bandwidth(ev.runtimes_hours) if history else 0.0
+    h = bandwidth(base) if history else 0.0
+    # a speed factor is a ratio of two sample medians: its error (var ≈ π/2 · σ² / n of each median) widens
+    # the kernels of offers scaled by it, or the prediction is over-confident where the spread is small
+    s2 = _log_var(base) if history else 0.0
+    counts = ev.type_counts()
     measured = len(ev.peak_memory_gib) >= MIN_SAMPLES
     prof = ResourceProfile(
         cpu_cores=round(p95(ev.cpu_cores), 3) if measured and ev.cpu_cores else job.resources.vcpus,
@@ -208,6 +229,8 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
             f, src = 1.0, "assumed"
         if history:
             work, bw = [b * f for b in base], h
+            if src == "history":
+                bw = math.sqrt(h * h + math.pi / 2 * s2 * (1 / counts[o.instance_type] + 1 / len(base)))
         else:
             med, bw = _prior(job, f)
             work = [med]
