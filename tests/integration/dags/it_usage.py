@@ -4,7 +4,7 @@ slow instance on demand (``conf={"slow_index": i}``) for the anomaly flag."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
@@ -15,7 +15,9 @@ HOLD_MIB = 300
 BURN_CPU_SECONDS = 2.0
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+# a retry rides out a task runner that lost its api-server on a heavily loaded machine
+@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+     default_args={"retries": 1, "retry_delay": timedelta(seconds=3)})
 def it_usage():
     # asks for far more than it needs: rightsize should say so
     @task(executor_config=placement(resources=Resources(vcpus=4, memory_gib=16), regions=["us-east-1"]))
