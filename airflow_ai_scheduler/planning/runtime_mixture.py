@@ -111,8 +111,22 @@ def lost_moments(lam: float, c: float) -> tuple[float, float]:
     return 1 / lam - c * q / (1 - q), 1 / lam ** 2 - c * c * q / (1 - q) ** 2
 
 
-def mixture(work: Sequence[float], h: float, lam: float, restart: float, segment: float | None) -> list[Kernel]:
-    """The runtime of work wᵢ (each a log-normal kernel of bandwidth h) under interruptions of rate λ.
+def student_t_scales(nu: float, m: int = 8, cap: float = 4.0) -> list[float]:
+    """Scale factors √(ν/Vⱼ) at m equal-probability quantiles of V ~ χ²_ν (Wilson–Hilferty): a Student-t
+    with ν degrees of freedom as an equal mixture of normals (each factor × the scale), capped at ``cap``."""
+    from statistics import NormalDist
+
+    nd, out = NormalDist(), []
+    for j in range(m):
+        z = nd.inv_cdf((j + 0.5) / m)
+        v = nu * max(1e-3, 1 - 2 / (9 * nu) + z * math.sqrt(2 / (9 * nu))) ** 3
+        out.append(min(cap, math.sqrt(nu / v)))
+    return out
+
+
+def mixture(work: Sequence[float], h: float | Sequence[float], lam: float, restart: float,
+            segment: float | None) -> list[Kernel]:
+    """The runtime of work wᵢ (each a log-normal kernel of bandwidth h, or hᵢ) under interruptions of rate λ.
 
     The work runs in m = w / c segments (c = the checkpoint interval, or w); an attempt at a segment fails
     with p = 1 − e^{−λc}, so the number of interruptions K is negative binomial(m, p) — P(K = 0) = e^{−λw},
@@ -121,14 +135,15 @@ def mixture(work: Sequence[float], h: float, lam: float, restart: float, segment
     K ≥ 2 is one log-normal above w + 2r with the conditional mean and variance of the sum."""
     n = len(work)
     out: list[Kernel] = []
-    for w in work:
+    hs = [float(h)] * n if isinstance(h, (int, float)) else list(h)
+    for w, hw in zip(work, hs, strict=True):
         if lam <= 0:
-            out.append(Kernel("ln", 1.0 / n, math.log(w), h))
+            out.append(Kernel("ln", 1.0 / n, math.log(w), hw))
             continue
         c = min(w, segment) if segment else w
         m, q = w / c, math.exp(-lam * c)
         p0 = math.exp(-lam * w)
-        out.append(Kernel("ln", p0 / n, math.log(w), h))
+        out.append(Kernel("ln", p0 / n, math.log(w), hw))
         mu_l, var_l = lost_moments(lam, c)
         p1 = m * p0 * (1 - q)
         if p1 > 1e-12:

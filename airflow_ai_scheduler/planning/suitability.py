@@ -9,7 +9,8 @@ ran. An instance type with ≥ :data:`MIN_SPEED_SAMPLES` tries has a *speed fact
 k / median runtime overall; samples are brought to a common base bᵢ = dᵢ / f(kind of i) and scaled to the
 offer, wᵢ = bᵢ · f(o) (f(o) = 1 when the offer's type was not seen; 1 / speed-up for an elastic job on a
 bigger offer). Each wᵢ is smoothed with a log-normal kernel (bandwidth h by Silverman's rule on log bᵢ), so
-the tail beyond the largest sample is not zero; on an offer scaled by a measured speed factor the kernel is
+the tail beyond the largest sample is not zero (below :data:`FEW_SAMPLES` tries, a Student-t on log bᵢ, the
+predictive of a log-normal with unknown mean and σ, instead); on an offer scaled by a measured speed factor the kernel is
 widened by that factor's own error, h² + π/2 · var(log b) · (1/nₖ + 1/n) (the variance of a ratio of two
 sample medians). With fewer than :data:`MIN_SAMPLES` tries, the job's
 duration and σ (hint or default 10 %) give one log-normal kernel with that mean and σ instead.
@@ -62,11 +63,14 @@ from airflow_ai_scheduler.planning.runtime_mixture import (
     p95,
     quantile,
     smooth_survival,
+    student_t_scales,
     survival,
 )
 
 MIN_SAMPLES = 3
 MIN_SPEED_SAMPLES = 3
+#: below this many tries, a Student-t on log runtimes instead of smoothing the samples
+FEW_SAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -228,9 +232,14 @@ def rank_offers(job: Job, offers: Sequence[Offer], evidence: TaskEvidence | None
         else:
             f, src = 1.0, "assumed"
         if history:
-            work, bw = [b * f for b in base], h
-            if src == "history":
-                bw = math.sqrt(h * h + math.pi / 2 * s2 * (1 / counts[o.instance_type] + 1 / len(base)))
+            extra = math.pi / 2 * s2 * (1 / counts[o.instance_type] + 1 / len(base)) if src == "history" else 0.0
+            if len(base) < FEW_SAMPLES:  # too few to smooth: the Student-t predictive of a log-normal
+                centre = math.exp(sum(math.log(b) for b in base) / len(base)) * f
+                scale2 = s2 * (1 + 1 / len(base))
+                t = student_t_scales(len(base) - 1)
+                work, bw = [centre] * len(t), [math.sqrt(scale2 * k * k + extra) for k in t]
+            else:
+                work, bw = [b * f for b in base], math.sqrt(h * h + extra)
         else:
             med, bw = _prior(job, f)
             work = [med]
