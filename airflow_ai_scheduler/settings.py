@@ -164,12 +164,13 @@ class Settings:
         typo fails the executor's start naming the option rather than every run quietly falling back."""
         from airflow_ai_scheduler.dispatch import get_policy as get_dispatch_policy
         from airflow_ai_scheduler.fleets.base import backend_class
-        from airflow_ai_scheduler.planning.base import planner_names
+        from airflow_ai_scheduler.planning.base import is_planner, planner_names
         from airflow_ai_scheduler.recovery import get_policy as get_spot_policy
 
         planner = self.values["planner"]
-        if planner not in planner_names():
-            raise ConfigError(f"[{SECTION}] planner: unknown planner {planner!r}; choose one of {planner_names()}")
+        if not is_planner(planner):
+            raise ConfigError(f"[{SECTION}] planner: unknown planner {planner!r}; choose one of {planner_names()} "
+                              "or an importable path such as mypkg.planners:MyPlanner")
         get_spot_policy(self.values["spot_policy"])
         get_dispatch_policy(self.values["dispatch_policy"])
         for spec in self.fleets:

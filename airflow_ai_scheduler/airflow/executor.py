@@ -191,11 +191,25 @@ class AiSchedulerExecutor(BaseExecutor):
             if route.fleet is not None and route.stage is Stage.DUE:
                 due.setdefault(route.fleet, []).append(entry)
         running = self._launched_by_fleet()
-        out = []
+        free = {name: fleet.free_slots() for name, fleet in self.fleets.items()}
+        out, left = [], []
         for name, entries in due.items():
-            free = self.fleets[name].free_slots()
-            if free > 0:
-                out += [(e.key, e.workload) for e in self.router.order(name, entries, self.planning, running, now, free)]
+            chosen = self.router.order(name, entries, self.planning, running, now, max(free[name], 0))
+            free[name] -= len(chosen)
+            out += [(e.key, e.workload) for e in chosen]
+            taken = {id(e) for e in chosen}
+            left += [e for e in entries if id(e) not in taken]
+        for entry in left:  # planned fleet full and the planned start long past: a free fleet that fits
+            placement = self.router.slipped(entry, self.planning, now)
+            target = self.router.move(entry, self.planning, free) if placement is not None else None
+            if target is not None:
+                late = (now - placement.start_time).total_seconds()
+                self.ledger.move(entry.key, Stage.DUE, fleet=target,
+                                 reason=f"moved: planned on {entry.fleet} to start {late:.0f} s ago, {entry.fleet} is "
+                                        f"full; {target} had a free slot")
+                self.metrics.incr("moved", fleet=target)
+                free[target] -= 1
+                out.append((entry.key, entry.workload))
         return out
 
     def _gate(self, entry: Entry, route: Any) -> Any:

@@ -4,6 +4,8 @@ Names (all under ``ai_scheduler.``; tags in brackets):
 
 * ``tasks_held`` gauge — task instances the executor holds, per stage and reason kind [stage, reason]
 * ``launched`` counter [fleet, tier] · ``fallback`` counter: routed to a safe default fleet [reason]
+* ``moved`` counter: a due task whose planned fleet stayed full long past its planned start, run on a free
+  fleet that fits it [fleet]
 * ``preempted`` counter [fleet] · ``relaunched`` counter [fleet] · ``preemption_budget_spent`` counter
 * ``plan`` timing: one configured-planner call [planner] · ``plan_fast`` timing: claim + manifest + greedy
 * ``planned_cost_usd`` gauge: a run's planned cost when planned [dag_id]

@@ -18,6 +18,9 @@ from airflow_ai_scheduler.airflow.manifest import job_id_for
 
 #: a task waits at most this long for its run's first plan before it runs on its safe default fleet
 PLAN_GIVE_UP_SECONDS = 60.0
+#: a due task whose planned start passed this long ago (or a quarter of its runtime, if longer) while its
+#: fleet was full may run on another fleet that has a free slot and fits it
+SLIP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,32 @@ class Router:
         if offer is None or not offer.price_schedule or placement.start_time <= now:
             return False
         return offer.price_at(now) > offer.price_at(placement.start_time) + 1e-12
+
+    # -- when the planned fleet is full ------------------------------------------------------------------
+    def slipped(self, entry: Entry, planning: Any, now: datetime) -> Any:
+        """The placement of a due task whose planned start passed more than :data:`SLIP_SECONDS` (or a
+        quarter of its expected runtime, if longer) ago while its fleet had no free slot; else None."""
+        if entry.reason or not entry.is_task or not hasattr(entry.workload, "ti"):
+            return None  # fallbacks and holds are not moved
+        ti = entry.workload.ti
+        rp = planning.get(ti.dag_id, ti.run_id)
+        placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) if rp is not None else None
+        if placement is None:
+            return None
+        runtime = (placement.expected_end_time - placement.start_time).total_seconds()
+        late = (now - placement.start_time).total_seconds()
+        return placement if late > max(SLIP_SECONDS, 0.25 * runtime) else None
+
+    def move(self, entry: Entry, planning: Any, free: dict[str, int]) -> str | None:
+        """A fleet with a free slot that may run the task (its hints fit), the cheapest first; None if none."""
+        from airflow_ai_scheduler.planning.candidates import fit_problem
+
+        ti = entry.workload.ti
+        rp = planning.get(ti.dag_id, ti.run_id)
+        job = rp.jobs.get(job_id_for(ti.task_id, ti.map_index)) if rp is not None else None
+        options = [n for n, k in free.items() if k > 0 and n != entry.fleet and self.fleets[n].spot_available()
+                   and (job is None or fit_problem(job, self.offers[n]) is None)]
+        return min(options, key=lambda n: (self.offers[n].price_per_hour, n)) if options else None
 
     # -- in which order -----------------------------------------------------------------------------
     def order(self, fleet: str, due: Sequence[Entry], planning: Any, running: Mapping[str, Sequence[Entry]],

@@ -50,13 +50,37 @@ def register_planner(name: str, factory: Callable[..., Planner]) -> None:
 
 
 def get_planner(name: str, **kwargs: object) -> Planner:
-    """A planner by name: ``greedy``, ``optimal`` (CP-SAT) or ``llm``; kwargs go to its constructor."""
+    """A planner by name: ``greedy``, ``optimal`` (CP-SAT), ``llm`` — or a user's planner by import path
+    (``mypkg.planners:MyPlanner``, a class or factory taking keyword arguments, whose ``plan(manifest,
+    offers)`` returns a Plan: it is validated like any other). kwargs go to its constructor."""
     _load_builtin()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise PlannerError(f"unknown planner {name!r}; choose one of {sorted(_REGISTRY)}") from None
+    factory = _REGISTRY.get(name) or _import(name)
     return factory(**kwargs)
+
+
+def _import(name: str) -> Callable[..., Planner]:
+    if ":" not in name:
+        raise PlannerError(f"unknown planner {name!r}; choose one of {sorted(_REGISTRY)} or an import path "
+                           "such as mypkg.planners:MyPlanner")
+    import importlib
+
+    module, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise PlannerError(f"planner {name!r} cannot be imported: {exc}") from None
+    if not callable(factory):
+        raise PlannerError(f"planner {name!r} is not a class or factory")
+    return factory  # type: ignore[no-any-return]
+
+
+def is_planner(name: str) -> bool:
+    """Does ``name`` resolve to a planner (a built-in name, or an importable path)?"""
+    try:
+        _load_builtin()
+        return name in _REGISTRY or callable(_import(name))
+    except PlannerError:
+        return False
 
 
 def planner_names() -> list[str]:

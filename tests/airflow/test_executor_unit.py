@@ -424,3 +424,28 @@ def test_candidates_carry_owner_deadline_and_plan():
     c = ex.router.candidate(ex.ledger.get(w.key), ex.planning)
     assert isinstance(c, Candidate) and c.owner == "ml-team" and c.priority == 3 and c.deadline is not None
     assert c.expected_cost > 0 and c.expected_runtime_hours == pytest.approx(0.5, rel=0.2)
+
+
+def test_a_task_whose_planned_fleet_stays_full_past_its_start_moves_to_a_free_fleet():
+    fleets = json.dumps([{**BASE, "name": "spot", "tier": "spot", "slots": 1},
+                         {**BASE, "name": "od", "tier": "on-demand", "slots": 2}])
+    tasks = [TaskInfo(f"t{i}", executor_config=hint(duration=timedelta(minutes=1))) for i in range(3)]
+    ex, _ = make_executor(run_of(*tasks), fleets=fleets)
+    ws = [workload(t.task_id) for t in tasks]
+    for w in ws:
+        ex.queue_workload(w, None)
+    loop(ex)
+    rp = ex.planning.get("d", "r")
+    # greedy planned the three on the one spot slot, one after another; one runs, two wait
+    assert {p.offer_id for p in rp.plan.placements} == {"spot"} and len(ex.fleets["spot"].submitted) == 1
+    assert not ex.fleets["od"].submitted
+    later = [e for e in ex.ledger.entries(Stage.DUE)]
+    from airflow_ai_scheduler.airflow import routing
+
+    for p in rp.plan.placements:  # the planned starts slip well past (as when a burst overran the plan)
+        rp.placements[p.job_id] = p.model_copy(update={"start_time": p.start_time - timedelta(minutes=5)})
+    ex.heartbeat()
+    moved = [e for e in later if ex.ledger.get(e.key).stage is Stage.LAUNCHED]
+    assert len(moved) == 2 and {e.fleet for e in moved} == {"od"} and len(ex.fleets["od"].submitted) == 2
+    assert all(e.reason.startswith("moved: planned on spot") for e in moved)
+    assert routing.SLIP_SECONDS == 30.0

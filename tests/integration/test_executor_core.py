@@ -1,0 +1,123 @@
+"""The executor core in a real Airflow: a planner that takes a minute never lets a held task be failed as
+stuck in queued; an invalid plan never routes a task; two schedulers run a DAG with nothing run twice,
+nothing lost, and each run planned once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from airflow_ai_scheduler.demo.deployment import LocalDeployment
+
+DAGS = Path(__file__).parent / "dags"
+SUPPORT = Path(__file__).parent / "support"
+BASE = {"provider": "aws", "region": "us-east-1", "instance_type": "m6i.xlarge"}
+FLEETS = [{**BASE, "name": "local-spot", "tier": "spot", "slots": 4},
+          {**BASE, "name": "local-on-demand", "tier": "on-demand", "slots": 2},
+          # dear and far: no valid plan puts anything here, and a safe default fleet is never a spot one
+          {**BASE, "name": "trap", "tier": "spot", "slots": 4, "region": "us-west-2", "price_per_hour": 10.0,
+           "vcpus": 4, "memory_gib": 16}]
+QUEUED_TIMEOUT = 20
+
+
+def _env() -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
+            "AI_SCHEDULER_TEST_SLOW_SECONDS": "60"}
+
+
+@pytest.fixture(scope="module")
+def core_airflow():
+    config = {"ai_scheduler.fleets": json.dumps(FLEETS), "ai_scheduler.planner": "greedy",
+              # tasks may wait this long for a run's configured planner (chosen per run below)
+              "ai_scheduler.plan_wait_seconds": "90",
+              "scheduler.task_queued_timeout": str(QUEUED_TIMEOUT),
+              "scheduler.task_queued_timeout_check_interval": "5", "scheduler.num_stuck_in_queued_retries": "0"}
+    with LocalDeployment(dags=[DAGS / "it_core.py"], config=config, env=_env()) as af:
+        yield af
+
+
+def _stored_plan(af: LocalDeployment, run_id: str) -> dict:
+    out = af.airflow("ai-scheduler", "plan", "it_core", run_id, "--json").stdout
+    return json.loads(out[out.index("{"):])
+
+
+def _ran_on(af: LocalDeployment, run_id: str) -> list[str]:
+    return [af.xcom("it_core", run_id, "work", map_index=i)["fleet"] for i in range(8)]
+
+
+def _check_all_ran_once(af: LocalDeployment, run_id: str) -> None:
+    tis = af.task_instances("it_core", run_id)
+    assert len(tis) == 9 and {t["state"] for t in tis} == {"success"}
+    assert {t["try_number"] for t in tis} == {1}, "a task ran more than once"
+
+
+def test_a_minute_long_planner_never_lets_held_tasks_fail_as_stuck_in_queued(core_airflow):
+    af = core_airflow
+    run_id = af.trigger("it_core", {"ai_scheduler_planner": "planners:SlowPlanner"})
+    try:
+        assert af.wait_run("it_core", run_id, timeout=420) == "success"
+        _check_all_ran_once(af, run_id)
+        # the tasks waited for the slow plan (60 s, three times task_queued_timeout) and ran by it
+        assert _stored_plan(af, run_id)["planner"] == "slow"
+        log = af.logs("scheduler")
+        assert "stuck in queued" not in log.lower() and "was queued longer than task_queued_timeout" not in log
+    except BaseException:
+        af.print_logs()
+        raise
+
+
+def test_an_invalid_plan_routes_no_task_and_the_run_still_succeeds(core_airflow):
+    af = core_airflow
+    run_id = af.trigger("it_core", {"ai_scheduler_planner": "planners:TrapPlanner"})
+    try:
+        assert af.wait_run("it_core", run_id, timeout=300) == "success"
+        _check_all_ran_once(af, run_id)
+        assert "trap" not in _ran_on(af, run_id)
+        plan = _stored_plan(af, run_id)
+        assert plan["planner"] == "greedy" and all(p["offerId"] != "trap" for p in plan["placements"])
+        assert any("plan was invalid" in n and "planners:TrapPlanner" in n for n in plan["notes"]), plan["notes"]
+    except BaseException:
+        af.print_logs()
+        raise
+
+
+@pytest.fixture(scope="module")
+def two_schedulers():
+    url = os.environ.get("AI_SCHEDULER_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("AI_SCHEDULER_REQUIRE_POSTGRES"):
+            pytest.fail("AI_SCHEDULER_TEST_POSTGRES_URL is not set but PostgreSQL is required")
+        pytest.skip("no PostgreSQL (scripts/test.sh starts one)")
+    config = {"ai_scheduler.fleets": json.dumps(FLEETS[:2]), "ai_scheduler.planner": "optimal",
+              "ai_scheduler.planner_time_limit_seconds": "3", "core.parallelism": "8"}
+    with LocalDeployment(dags=[DAGS / "it_core.py"], database_url=url, config=config, env=_env()) as af:
+        af.start_component("scheduler-2", ["scheduler"])
+        yield af
+
+
+def test_two_schedulers_run_each_task_once_and_plan_each_run_once(two_schedulers):
+    af = two_schedulers
+    runs = [af.trigger("it_core") for _ in range(4)]
+    try:
+        for run_id in runs:
+            assert af.wait_run("it_core", run_id, timeout=300) == "success"
+            _check_all_ran_once(af, run_id)
+        logs = {name: af.logs(name) for name in ("scheduler", "scheduler-2")}
+        for run_id in runs:
+            # only the scheduler that claimed the run planned it (greedy first, then CP-SAT)
+            planners = [n for n, log in logs.items() if re.search(rf"planned it_core/{re.escape(run_id)} with greedy", log)]
+            assert len(planners) == 1, (run_id, planners)
+        # both schedulers routed tasks (Airflow spreads a run's task instances over them)
+        assert all("routed TaskInstanceKey(dag_id='it_core'" in log for log in logs.values())
+        for run_id in runs:  # one history row per task instance: nothing recorded twice
+            out = af.airflow("ai-scheduler", "history", "it_core", "--limit", "500", "--json").stdout
+            rows = [r for r in json.loads(out[out.index("["):]) if r["run_id"] == run_id]
+            keys = [(r["task_id"], r["map_index"], r["try_number"]) for r in rows]
+            assert len(keys) == len(set(keys)) == 9, keys
+    except BaseException:
+        af.print_logs()
+        raise
