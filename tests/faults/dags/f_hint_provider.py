@@ -1,0 +1,21 @@
+"""Fault matrix, impossible hint: a provider no fleet is on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from airflow_ai_scheduler.airflow.hints import placement
+
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def f_hint_provider():
+    @task(executor_config=placement(providers=("oracle",)))
+    def crunch() -> str:
+        return "ran"
+
+    crunch()
+
+
+f_hint_provider()
