@@ -15,7 +15,9 @@ task instances and archived tries queued by a scheduler job that is no longer al
 failed, or its heartbeat older than ``[scheduler] scheduler_health_check_threshold``), that started, ended,
 and have no history row yet — and writes one for each: runtime from the try's start and end, the fleet
 from the try's ``external_executor_id`` (local and Celery fleets report ``ai-scheduler/<fleet>/...``) or
-else from the run's stored plan, priced at the fleet's price when the try started.
+else from the run's stored plan, priced at the fleet's price when the try started. A dead job none of
+whose task instances is still queued or running is swept once more and then never again, so the scans of
+``task_instance`` stop once a dead scheduler's tries are all recorded.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class OrphanRecorder:
         self.default_executor = default_executor
         self.health_threshold = timedelta(seconds=health_threshold_seconds)
         self.reset_ids: set[str] = set()
+        self.settled_jobs: set[int] = set()  # dead jobs with no task instance left to end: swept for good
         self._last_sweep = 0.0
 
     @classmethod
@@ -101,13 +104,13 @@ class OrphanRecorder:
     def sweep(self, now: datetime | None = None) -> int:
         now = now or datetime.now(timezone.utc)
         with self.session_scope() as session:
-            dead = self._dead_jobs(session, now)
+            dead = [j for j in self._dead_jobs(session, now) if j not in self.settled_jobs]
             if not dead:
                 return 0
+            # read before the tries: a job with no task instance left queued or running cannot end another
+            settled = set(dead) - self._unsettled(session, dead)
             tries = self._tries(session, dead, now)
-            if not tries:
-                return 0
-            recorded = self._recorded(session, {(t["dag_id"], t["run_id"]) for t in tries})
+            recorded = self._recorded(session, {(t["dag_id"], t["run_id"]) for t in tries}) if tries else set()
         n = 0
         for t in tries:
             if (t["dag_id"], t["task_id"], t["run_id"], t["map_index"], t["try_number"]) in recorded:
@@ -116,7 +119,16 @@ class OrphanRecorder:
             n += 1
         if n:
             log.info("recorded %d tries of task instances whose scheduler died", n)
+        self.settled_jobs |= settled  # their tries are all recorded: no need to scan for them again
         return n
+
+    def _unsettled(self, session: Any, dead: list[int]) -> set[int]:
+        from airflow.models.taskinstance import TaskInstance as TI
+        from sqlalchemy import select
+
+        q = select(TI.queued_by_job_id).where(TI.queued_by_job_id.in_(dead),
+                                              TI.state.in_(("queued", "running", "restarting"))).distinct()
+        return {int(j) for j in session.scalars(q)}
 
     def _dead_jobs(self, session: Any, now: datetime) -> list[int]:
         from airflow.jobs.job import Job

@@ -153,6 +153,16 @@ class FaultsDeployment(LocalDeployment):
                        {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})})
         return str(run["dag_run_id"])
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """All the run's task instances (the API gives at most [api] maximum_page_limit, 100, a page)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+                                   f"?limit=100&offset={len(out)}&order_by=id")
+            out += page["task_instances"]
+            if not page["task_instances"] or len(out) >= page["total_entries"]:
+                return out
+
     def http(self, path: str, token: str | None = None, method: str = "GET") -> tuple[int, str]:
         """(status, body) of a request to the api-server, with ``token`` as the Bearer token (or none)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
