@@ -23,7 +23,9 @@ class HistoryRow(BaseModel):
     price_per_hour_at_launch: float | None = Field(None, description="USD per hour when the try started")
     actual_start: datetime | None = Field(None, description="When the try started (UTC)")
     actual_end: datetime | None = Field(None, description="When the try ended (UTC)")
-    outcome: str = Field(description="success, failed, preempted or upstream_failed")
+    outcome: str = Field(description="what became of the try: success, failed, skipped, upstream_failed, removed, "
+                                     "cleared, preempted, reset; deferred / up_for_reschedule / awaiting_input "
+                                     "while it is not over (history/outcomes.py)")
 
 
 class FleetOut(BaseModel):
