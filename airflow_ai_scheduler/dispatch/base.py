@@ -46,6 +46,8 @@ class Candidate:
     expected_runtime_hours: float = 0.1  #: on this fleet, from history when known
     expected_cost: float = 0.0  #: on this fleet, USD
     waiting_seconds: float = 0.0  #: since it was queued with the executor
+    descendants: int = 0  #: tasks of its run downstream of it (what it unblocks)
+    run_remaining_hours: float = 0.0  #: expected work of its run not yet finished, itself included
     features: Mapping[str, float] = field(default_factory=dict)  #: extra numbers a learned policy may use
 
 
@@ -61,6 +63,7 @@ class FleetView:
     running_by_dag: Mapping[str, int] = field(default_factory=dict)
     running_by_owner: Mapping[str, int] = field(default_factory=dict)
     recent_preemptions: int = 0  #: on this fleet, in the last hour
+    recent_failures: int = 0  #: failed tries on this fleet, in the last hour
 
 
 class DispatchPolicy(ABC):
