@@ -14,6 +14,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 export AI_SCHEDULER_REQUIRE_BROWSER=1
+# the RL dispatcher's tests need torch (the dev group installs the CPU wheel): fail, never skip, without it
+export AI_SCHEDULER_REQUIRE_TORCH=1
 services=$(bash scripts/services.sh start) || { echo "could not start PostgreSQL/Redis" >&2; exit 1; }
 eval "$services"
 trap 'bash scripts/services.sh stop' EXIT

@@ -14,7 +14,7 @@ from airflow_ai_scheduler.exceptions import AiSchedulerError, InfeasiblePlanErro
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
 
 #: modules under airflow_ai_scheduler.cli that add sub-commands
-COMMAND_MODULES = ("plan", "prices", "simulate")
+COMMAND_MODULES = ("plan", "prices", "simulate", "rl")
 
 
 def build_parser() -> argparse.ArgumentParser:

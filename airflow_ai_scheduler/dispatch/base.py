@@ -130,7 +130,7 @@ def _load_builtin() -> None:
     """Import the modules that register the package's own policies (kept lazy: torch-backed ones too)."""
     import importlib
 
-    for module in ("airflow_ai_scheduler.dispatch.policies",):
+    for module in ("airflow_ai_scheduler.dispatch.policies", "airflow_ai_scheduler.rl.policy"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # not written yet, or an optional dependency is missing
