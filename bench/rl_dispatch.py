@@ -53,8 +53,7 @@ def plot(table: dict, out: Path) -> None:
 
 def latency(policy_path: str | None, seed: int) -> dict[str, float]:
     """Milliseconds per order() call of the rl policy over one held-out workload (every decision timed)."""
-    from airflow_ai_scheduler.simulate.dispatch import DispatchSimulator
-    from airflow_ai_scheduler.simulate.dispatch import percentile
+    from airflow_ai_scheduler.simulate.dispatch import DispatchSimulator, percentile
     from airflow_ai_scheduler.simulate.dispatch_workload import generate_workload
 
     inner = RLDispatchPolicy(policy_path)
