@@ -58,6 +58,11 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
     )]
 
 
+#: a plan's status in words
+STATUS = {"optimal": "proven cheapest for its objective", "feasible": "best found within the time limit",
+          "repaired": "LLM plan, repaired", "fallback": "fallback plan"}
+
+
 def _positive_int(value: str) -> int:
     import argparse
 
@@ -126,7 +131,7 @@ def plan_command(args: Any) -> None:
              "expected end": p["planned_end"][11:19], "expected $": f"{p['planned_cost']:.6f}",
              "why": p["rationale"]} for p in rep["placements"]], output)
     o = stored.plan.objective
-    print(f"planner {stored.plan.planner} ({stored.plan.status}) — objective {o.total:.4f} = expected cost "
+    print(f"planner {stored.plan.planner} ({STATUS.get(stored.plan.status, stored.plan.status)}) — objective {o.total:.4f} = expected cost "
           f"${o.cost:.6f} + tardiness {o.tardiness:.3f} h + risk {o.risk:.3f} (weighted); * = critical path")
     print(_planned_line(rep))
     for note in stored.plan.notes:
@@ -254,7 +259,7 @@ def history_command(args: Any) -> None:
     if not rows:
         print(f"no history for {args.dag_id}")
         return
-    _print([{"run": r["run_id"], "task": r["task_id"], "map": str(r["map_index"]), "try": str(r["try_number"]),
+    _print([{"run": r["run_id"], "task": r["task_id"], "map": "-" if r["map_index"] < 0 else str(r["map_index"]), "try": str(r["try_number"]),
              "fleet": str(r["fleet"]), "tier": str(r["tier"]), "runtime s": f"{r['runtime_seconds'] or 0:.1f}",
              "price/h": f"{r['price_per_hour_at_launch'] or 0:.4f}", "cost $": f"{r['actual_cost'] or 0:.6f}",
              "outcome": r["outcome"]} for r in rows], output)

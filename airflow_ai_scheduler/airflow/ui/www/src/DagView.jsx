@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 
 import { api, enc } from "./api";
-import { clock, secs, stamp, usd } from "./format";
+import { clock, secs, stamp, statusText, usd } from "./format";
 import { AppLink, runHref } from "./links";
 import { Loading, Section, Stat } from "./RunView";
 import { Badge, Box, Button, Flex, SimpleGrid, Table, Text } from "./ui";
@@ -23,7 +23,7 @@ export function RunsTable({ runs, showDag }) {
             {showDag && <Table.Cell>{r.dag_id}</Table.Cell>}
             <Table.Cell><AppLink to={runHref(r.dag_id, r.run_id)}>{r.run_id}</AppLink></Table.Cell>
             <Table.Cell>{stamp(r.created_at)}</Table.Cell>
-            <Table.Cell>{r.planner} <Text as="span" color="fg.muted" fontSize="xs">({r.status})</Text></Table.Cell>
+            <Table.Cell>{r.planner} <Text as="span" color="fg.muted" fontSize="xs">— {statusText(r.status)}</Text></Table.Cell>
             <Table.Cell>{usd(r.objective_cost)}</Table.Cell>
             <Table.Cell>{usd(r.on_demand_cost)}</Table.Cell>
             <Table.Cell>{usd(r.actual_cost)}</Table.Cell>

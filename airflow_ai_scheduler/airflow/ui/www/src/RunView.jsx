@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, runPath } from "./api";
 import { Approval } from "./Approval";
 import { CostPerTask, CumulativeSpend } from "./CostChart";
-import { clock, cssVar, fleetColours, pct, secs, stamp, usd } from "./format";
+import { clock, cssVar, fleetColours, pct, secs, stamp, statusText, usd } from "./format";
 import { LlmExchange } from "./LlmExchange";
 import { Timeline } from "./Timeline";
 import { Badge, Box, Flex, Heading, SimpleGrid, Spinner, Table, Text } from "./ui";
@@ -69,7 +69,7 @@ export function RunView({ dagId, runId }) {
         <Stat testid="planned-cost" label="Plan: expected cost" value={usd(s.planned_cost)}
           help={s.on_demand_planned_cost ? `all on-demand plan ${usd(s.on_demand_planned_cost)} → ${pct(s.planned_saving_pct)} cheaper` : "no all-on-demand reference"} />
         <Stat label="Planner" value={plan ? plan.planner : "–"}
-          help={plan ? `${plan.status} · made ${stamp(plan.created_at)} · prices as of ${view.catalog_as_of || "fleet config"}` : ""} />
+          help={plan ? `${statusText(plan.status)} · made ${stamp(plan.created_at)} · prices as of ${view.catalog_as_of || "fleet config"}` : ""} />
       </SimpleGrid>
       {speed && <Text fontSize="sm" color="fg.muted" mb="3" data-testid="speed-note">{speed}</Text>}
       <Section title="Timeline" hint="Each task: its planned window (hatched, top) and each try as it ran (solid, below), coloured by fleet — greens are spot, blues on-demand. ★ marks the critical path, ✕ a preempted try, ↻ its relaunch. Hover a bar for why and what it cost.">

@@ -3,7 +3,7 @@ import { useState } from "react";
 
 import { api, runPath } from "./api";
 import { approveWhatIf } from "./Approval";
-import { pct, usd } from "./format";
+import { pct, statusText, usd } from "./format";
 import { Section } from "./RunView";
 import { Box, Button, Flex, Input, SimpleGrid, Table, Text } from "./ui";
 
@@ -60,7 +60,7 @@ export function WhatIf({ view, onApplied }) {
             <Table.Root size="sm">
               <Table.Header><Table.Row><Table.ColumnHeader /><Table.ColumnHeader>current plan</Table.ColumnHeader><Table.ColumnHeader>what if</Table.ColumnHeader></Table.Row></Table.Header>
               <Table.Body>
-                {[["planner", (x) => `${x.planner} (${x.status})`], ["expected cost", (x) => usd(x.cost)],
+                {[["planner", (x) => `${x.planner} — ${statusText(x.status)}`], ["expected cost", (x) => usd(x.cost)],
                   ["cheaper than all on-demand", (x) => pct(x.saving_pct)], ["tardiness (weighted h)", (x) => x.tardiness_hours.toFixed(3)],
                   ["risk (weighted)", (x) => x.risk.toFixed(3)], ["Ω objective", (x) => x.objective.toFixed(4)],
                   ["tasks with a violation", (x) => (x.late_jobs.length ? x.late_jobs.join(", ") : "none")]].map(([k, f]) => (

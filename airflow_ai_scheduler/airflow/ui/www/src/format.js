@@ -31,3 +31,13 @@ export function fleetColours(items) {
   }
   return fleets;
 }
+
+// a plan's status in words ("optimal (optimal)" said nothing)
+const STATUS = {
+  optimal: "proven cheapest for its objective",
+  feasible: "best found within the time limit",
+  repaired: "LLM plan, repaired",
+  fallback: "fallback plan",
+  invalid: "invalid",
+};
+export const statusText = (s) => STATUS[s] || s;
