@@ -70,6 +70,37 @@ class RunPlan:
             self.jobs = {**self.jobs, **self.manifest.job_map}
 
 
+def apply_next_run(manifest: Manifest, offers: list[Any], options: dict[str, Any], nxt: dict[str, Any]
+                   ) -> tuple[Manifest, list[Any], dict[str, Any], str]:
+    """A run planned with the settings someone chose in the UI for the DAG's next run (a what-if applied):
+    planner, objective weights, allowed tiers / providers / regions. Returns (manifest, offers, options, note).
+    Tasks whose hints the allowed fleets cannot meet then run on their safe default fleets, as unmet hints do."""
+    s = nxt.get("settings") or {}
+    said = []
+    if s.get("weights"):
+        manifest = manifest.model_copy(update={"weights": Weights(**s["weights"])})
+        said.append("weights " + ", ".join(f"{k} {v:g}" for k, v in s["weights"].items()))
+    kept = [o for o in offers if (not s.get("tiers") or o.tier in s["tiers"])
+            and (not s.get("providers") or o.provider in s["providers"])
+            and (not s.get("regions") or o.region in s["regions"] or o.location in s["regions"])]
+    if s.get("tiers") or s.get("providers") or s.get("regions"):
+        if kept:
+            said.append("fleets " + ", ".join(o.offer_id for o in kept))
+        else:
+            log.warning("the next-run settings allow no configured fleet; planning with every fleet")
+            said.append("no fleet matched the allowed tiers/providers/regions, so every fleet was allowed")
+            kept = list(offers)
+    if s.get("planner"):
+        options = {**options, "ai_scheduler_planner": s["planner"]}
+        said.append(f"planner {s['planner']}")
+    note = f"planned with the settings {nxt.get('set_by') or 'someone'} chose in the UI: {'; '.join(said)}"
+    return manifest.model_copy(update={"offers": kept}), kept, options, note
+
+
+def _noted(plan: Plan, note: str | None) -> Plan:
+    return plan if not note or note in plan.notes else plan.model_copy(update={"notes": [*plan.notes, note]})
+
+
 def merge_plans(previous: Plan | None, new: Plan, weights: Weights | None = None) -> Plan:
     """A re-plan covers only the run's unfinished tasks: keep the earlier placements of the others, so
     the run's plan stays complete (its objective adds their expected cost, weighted as configured)."""
@@ -149,6 +180,7 @@ class PlanningService:
         self._failed: dict[tuple[str, str], str] = {}
         self._followed: dict[tuple[str, str], float] = {}  # run → next time its stored plan is re-read
         self._launched: dict[tuple[str, str], dict[str, Placement]] = {}  # run → job → placement it ran by
+        self._next_run_notes: dict[tuple[str, str], str] = {}  # run → the UI's next-run settings it took
         self._lock = threading.Lock()
         self._slow_running: set[Future] = set()
         self._fast = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-plan-fast")
@@ -198,6 +230,7 @@ class PlanningService:
                 self._failed.pop(run, None)
                 self._followed.pop(run, None)
                 self._launched.pop(run, None)
+                self._next_run_notes.pop(run, None)
 
     def known_runs(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -281,7 +314,23 @@ class PlanningService:
         if collected is None:
             return
         manifest, run = collected
+        if not replan:
+            manifest, run = self._with_next_run(key, manifest, run)
         self._plan_collected(key, manifest, run)
+
+    def _with_next_run(self, key: tuple[str, str], manifest: Manifest, run: Any) -> tuple[Manifest, Any]:
+        """A run's first plan takes the settings someone chose in the UI for the DAG's next run (a what-if
+        applied): planner, weights, allowed tiers / providers / regions; taken once."""
+        if self.store is None or self.get(*key) is not None:
+            return manifest, run
+        nxt = self._safe(lambda: self.store.take_next_run(key[0]))
+        if not nxt:
+            return manifest, run
+        manifest, _offers, options, note = apply_next_run(manifest, list(manifest.offers or self.offers),
+                                                          dict(run.options), nxt)
+        log.info("%s/%s: %s", *key, note)
+        self._next_run_notes[key] = note
+        return manifest, replace(run, options=options)
 
     def _plan_collected(self, key: tuple[str, str], manifest: Manifest, run: Any) -> None:
         from airflow_ai_scheduler.planning.greedy import GreedyPlanner
@@ -295,7 +344,7 @@ class PlanningService:
         before = self.get(*key)
         prev_plan, prev_jobs = (before.plan, before.jobs) if before else (None, {})
         owners = getattr(run, "owners", {}) or {}
-        plannable, unmet = split_unmet(manifest, self.offers)
+        plannable, unmet = split_unmet(manifest, list(manifest.offers or self.offers))
         notes = [f"{job}: {why}; it runs on its safe default fleet" for job, why in sorted(unmet.items())]
         greedy = self._annotate(self._greedy(plannable, check, GreedyPlanner, notes), plannable, run)
         merged = merge_plans(prev_plan, greedy, manifest.weights)
@@ -344,7 +393,7 @@ class PlanningService:
                 if kwargs["history"] is not None and getattr(run, "usage", None):  # the prompt's top offers
                     kwargs["history"] = replace(kwargs["history"], evidence=_evidence(run))
         try:
-            result = run_planner(name, plannable, self.offers, **kwargs)
+            result = run_planner(name, plannable, list(plannable.offers or self.offers), **kwargs)
             plan, exchange = result.plan, result.exchange
         except Exception as exc:
             log.warning("planner %s failed for %s/%s (%s); keeping the greedy plan", name, *key, exc)
@@ -414,6 +463,10 @@ class PlanningService:
             self._safe(lambda: self.store.request_approval(*key, plan_id=plan_id, **approval))
 
     def _annotate(self, plan: Plan, manifest: Manifest, run: Any) -> Plan:
+        note = self._next_run_notes.get((getattr(run, "dag_id", None), getattr(run, "run_id", None)))
+        return _noted(self._rank(plan, manifest, run), note)
+
+    def _rank(self, plan: Plan, manifest: Manifest, run: Any) -> Plan:
         """Each placement's rationale says how its offer ranks for the job (tasks with history only)."""
         if not getattr(run, "usage", None) or not plan.placements:
             return plan

@@ -20,6 +20,7 @@ from airflow_ai_scheduler.history import outcomes
 from airflow_ai_scheduler.history.estimates import mean_std
 from airflow_ai_scheduler.history.tables import (
     llm_exchange,
+    next_run,
     placement,
     plan,
     plan_approval,
@@ -287,6 +288,31 @@ class HistoryStore:
                     return owner
                 holder = s.scalar(select(plan_claim.c.claimed_by).where(*where)) or holder
         return str(holder)
+
+    # -- settings for a DAG's next run (a what-if applied from the UI) --------------------------------
+    def set_next_run(self, dag_id: str, settings: Mapping[str, Any], by: str | None = None) -> None:
+        with self.session_scope() as s:
+            s.execute(delete(next_run).where(next_run.c.dag_id == dag_id))
+            s.execute(insert(next_run).values(dag_id=dag_id, settings_json=json.dumps(dict(settings)), set_by=by,
+                                              set_at=datetime.now(timezone.utc)))
+
+    def next_run(self, dag_id: str) -> dict[str, Any] | None:
+        """``{settings, set_by, set_at}`` waiting for the DAG's next run, or None."""
+        with self.session_scope() as s:
+            row = s.execute(select(next_run).where(next_run.c.dag_id == dag_id)).mappings().first()
+        return None if row is None else {"settings": json.loads(row["settings_json"]), "set_by": row["set_by"],
+                                         "set_at": row["set_at"]}
+
+    def take_next_run(self, dag_id: str) -> dict[str, Any] | None:
+        """The next-run settings, removed in the same transaction: exactly one run is planned with them."""
+        with self.session_scope() as s:
+            row = s.execute(delete(next_run).where(next_run.c.dag_id == dag_id).returning(
+                next_run.c.settings_json, next_run.c.set_by)).first()
+        return None if row is None else {"settings": json.loads(row[0]), "set_by": row[1]}
+
+    def clear_next_run(self, dag_id: str) -> bool:
+        with self.session_scope() as s:
+            return bool(s.execute(delete(next_run).where(next_run.c.dag_id == dag_id)).rowcount)
 
     def purge_run(self, dag_id: str, run_id: str) -> None:
         with self.session_scope() as s:

@@ -7,6 +7,7 @@
 ``ai_scheduler_llm_exchange`` every LLM planning call: prompt, response, model, latency, tokens, outcome
 ``ai_scheduler_plan_approval`` one row per DAG run whose plan needs a person's approval: pending/approved/rejected
 ``ai_scheduler_plan_claim``  which scheduler plans a DAG run (one row per run; HA schedulers plan once)
+``ai_scheduler_next_run``     per DAG, planning settings (a what-if's) its next run is planned with, once
 """
 
 from __future__ import annotations
@@ -181,4 +182,12 @@ plan_claim = Table(
     Column("run_id", ID, primary_key=True),
     Column("claimed_by", String(250), nullable=False),
     Column("claimed_at", UtcDateTime, nullable=False, default=_now),
+)
+
+next_run = Table(
+    "ai_scheduler_next_run", metadata,
+    Column("dag_id", ID, primary_key=True),
+    Column("settings_json", Text, nullable=False),  # {planner, weights, tiers, providers, regions}
+    Column("set_by", String(250), nullable=True),
+    Column("set_at", UtcDateTime, nullable=False, default=_now),
 )

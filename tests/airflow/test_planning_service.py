@@ -132,3 +132,22 @@ def test_approval_options_of_a_run():
                            "ai_scheduler_approval_on_timeout": "approve"}) == {"timeout_minutes": 5.0,
                                                                                 "on_timeout": "approve"}
     assert run_options({"ai_scheduler_require_approval": True}, None) == {"ai_scheduler_require_approval": True}
+
+
+def test_the_next_run_is_planned_with_the_settings_chosen_in_the_ui(store):
+    """A what-if applied to the next run: weights, tiers and planner, taken once by the first plan."""
+    store.set_next_run("etl", {"planner": "greedy", "tiers": ["on-demand"],
+                               "weights": {"cost": 1, "tardiness": 0, "risk": 0}}, by="ana")
+    svc = _Service(_run(), settings_from({"planner": "optimal", "planner_time_limit_seconds": "2"}), offers=OFFERS,
+                   session_scope=store.session_scope, store=store)
+    try:
+        svc.request("etl", "r2")
+        svc.drain(timeout=60)
+        rp = svc.get("etl", "r2")
+    finally:
+        svc.shutdown()
+    assert rp is not None and rp.final and rp.plan.planner == "greedy"
+    assert {p.tier for p in rp.plan.placements} == {"on-demand"}
+    assert any("settings ana chose in the UI" in n for n in rp.plan.notes)
+    stored = store.latest_plan("etl", "r2")
+    assert stored.plan.planner == "greedy" and store.next_run("etl") is None

@@ -247,3 +247,17 @@ def test_what_if_of_a_re_planned_run_covers_the_whole_run(client, store):
     assert {p["job_id"] for p in r["what_if"]["placements"]} == {"a", "b"}
     a = next(p for p in r["what_if"]["placements"] if p["job_id"] == "a")
     assert a["fleet"] == first.placement_map["a"].offer_id  # finished: kept as planned
+
+
+def test_next_run_settings_are_set_read_and_cleared(client, store):
+    assert client.get("/api/dags/d/next-run").json()["next_run"] is None
+    body = {"planner": "greedy", "weights": {"cost": 1, "tardiness": 0, "risk": 0}, "tiers": ["spot"]}
+    got = client.put("/api/dags/d/next-run", json=body).json()["next_run"]
+    assert got["settings"]["tiers"] == ["spot"] and got["settings"]["weights"]["tardiness"] == 0
+    assert got["set_by"] == "anonymous"
+    assert client.put("/api/dags/d/next-run", json={"tiers": ["cheap"]}).status_code == 422
+    assert store.take_next_run("d")["settings"]["planner"] == "greedy"
+    assert store.take_next_run("d") is None  # taken once: only the next run
+    client.put("/api/dags/d/next-run", json=body)
+    assert client.delete("/api/dags/d/next-run").json()["cleared"] is True
+    assert client.get("/api/dags/d/next-run").json()["next_run"] is None

@@ -141,3 +141,12 @@ def test_approval_states_timeout_policy_and_idempotent_request(store):
         store.request_approval("d", "r3", on_timeout="ignore")
     assert [r["run_id"] for r in store.pending_approvals()] == ["r2"]
     assert store.pending_approvals({"other"}) == []
+
+
+def test_next_run_settings_are_taken_once(store):
+    assert store.take_next_run("d") is None and store.next_run("d") is None
+    store.set_next_run("d", {"tiers": ["spot"]}, by="ana")
+    store.set_next_run("d", {"tiers": ["on-demand"]}, by="bo")  # the latest choice replaces the first
+    assert store.next_run("d")["settings"] == {"tiers": ["on-demand"]}
+    assert store.take_next_run("d") == {"settings": {"tiers": ["on-demand"]}, "set_by": "bo"}
+    assert store.take_next_run("d") is None and store.clear_next_run("d") is False

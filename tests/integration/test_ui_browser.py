@@ -69,6 +69,8 @@ def deployment(tmp_path_factory):
          "tier": "on-demand", "slots": 2}])
     config = {"ai_scheduler.fleets": fleets, "ai_scheduler.planner": "optimal",
               "ai_scheduler.planner_time_limit_seconds": "3",
+              # the api-server also serves the browser here: a loaded machine must not fail a task's first call
+              "workers.execution_api_timeout": "60",
               "core.auth_manager": "restricted_auth.RestrictedAuthManager",
               "core.simple_auth_manager_all_admins": "False",
               "core.simple_auth_manager_users": ",".join(f"{u}:{role}" for u, (role, _) in USERS.items()),
@@ -180,7 +182,25 @@ def test_what_if_form_returns_another_plan_for_other_weights(deployment, browser
     assert set(cheap.values()) == {"local-spot"} and "local-on-demand" in set(safe.values())
     assert cheap != safe
     _, after = _get(af, f"/ai-scheduler/api/runs/ml_pipeline/{run_id}", af._token)
-    assert {p["fleet"] for p in after["placements"]} <= {"local-spot", "local-on-demand"}  # unchanged run
+    assert set(after["placements"]) and all(p["fleet"] == "local-spot" for p in after["placements"]
+                                            if p["job_id"] == "prepare")  # the run kept its plan
+
+    # apply the last what-if to the DAG's next run: that run is planned with it, once
+    page.fill("[data-testid=whatif-cost]", "1")
+    page.fill("[data-testid=whatif-tardiness]", "0")
+    page.fill("[data-testid=whatif-risk]", "0")
+    page.uncheck("[data-testid=whatif-spot]")
+    page.click("[data-testid=whatif-run]")
+    page.wait_for_selector("[data-testid=whatif-next-run]")
+    page.click("[data-testid=whatif-next-run]")
+    page.wait_for_selector("[data-testid=next-run]", timeout=30_000)
+    assert "tiers on-demand" in page.locator("[data-testid=next-run]").inner_text()
+    nxt = af.trigger("ml_pipeline")
+    assert af.wait_run("ml_pipeline", nxt, timeout=300) == "success"
+    _, planned = _get(af, f"/ai-scheduler/api/runs/ml_pipeline/{nxt}", af._token)
+    assert {p["tier"] for p in planned["placements"]} == {"on-demand"}
+    assert any("chose in the UI" in n for n in planned["plan"]["notes"])
+    assert _get(af, "/ai-scheduler/api/dags/ml_pipeline/next-run", af._token)[1]["next_run"] is None
 
 
 def test_overview_and_dag_tab_render(deployment, browser):

@@ -147,3 +147,25 @@ def approvals(store: Annotated[Any, Depends(get_store)],
         st = store.approval_status(r["dag_id"], r["run_id"])
         out.append({"dag_id": r["dag_id"], "run_id": r["run_id"], **st.as_dict()})
     return {"approvals": out, "total_entries": len(out)}
+
+
+@router.get("/dags/{dag_id}/next-run", dependencies=[Depends(can_read_dag)],
+            summary="The settings the DAG's next run will be planned with (set from a what-if), if any")
+def get_next_run(store: Store, dag_id: DagId) -> dict[str, Any]:
+    nxt = store.next_run(dag_id)
+    if nxt and nxt.get("set_at") is not None:
+        nxt["set_at"] = nxt["set_at"].isoformat()
+    return {"dag_id": dag_id, "next_run": nxt}
+
+
+@router.put("/dags/{dag_id}/next-run", summary="Plan the DAG's next run with these settings (once)")
+def put_next_run(store: Store, dag_id: DagId, body: WhatIf,
+                 user: Annotated[Any, Depends(can_edit_dag)]) -> dict[str, Any]:
+    settings = body.model_dump(exclude_none=True, exclude={"time_limit_seconds"})
+    store.set_next_run(dag_id, settings, by=user_name(user))
+    return get_next_run(store, dag_id)
+
+
+@router.delete("/dags/{dag_id}/next-run", summary="Forget the settings chosen for the DAG's next run")
+def delete_next_run(store: Store, dag_id: DagId, user: Annotated[Any, Depends(can_edit_dag)]) -> dict[str, Any]:
+    return {"dag_id": dag_id, "cleared": store.clear_next_run(dag_id)}

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { api, enc } from "./api";
 import { clock, secs, stamp, statusText, usd } from "./format";
 import { AppLink, runHref } from "./links";
+import { NextRun, useNextRun } from "./NextRun";
 import { Loading, Section, Stat } from "./RunView";
 import { Badge, Box, Button, Flex, SimpleGrid, Table, Text } from "./ui";
 
@@ -51,6 +52,7 @@ export function DagView({ dagId }) {
   const [error, setError] = useState(null);
   const [offset, setOffset] = useState(0);
   const [hOffset, setHOffset] = useState(0);
+  const [next, reloadNext] = useNextRun(dagId);
   useEffect(() => { api(`runs?dag_id=${enc(dagId)}&limit=${PAGE}&offset=${offset}`).then(setRuns, setError); }, [dagId, offset]);
   useEffect(() => { api(`history/${enc(dagId)}?limit=${PAGE}&offset=${hOffset}`).then(setHist, setError); }, [dagId, hOffset]);
   if (!runs || !hist) return <Box p="4"><Loading error={error} /></Box>;
@@ -58,6 +60,7 @@ export function DagView({ dagId }) {
   const expected = runs.runs.reduce((a, r) => a + (r.objective_cost || 0), 0);
   return (
     <Box p="2" data-testid="ai-scheduler-dag">
+      <NextRun dagId={dagId} next={next} reload={reloadNext} />
       <SimpleGrid columns={{ base: 2, md: 3 }} gap="3" mb="4">
         <Stat label="Planned runs" value={runs.total_entries} />
         <Stat label="Spent (runs on this page)" value={usd(spent)} />

@@ -6,6 +6,7 @@ import { Approval } from "./Approval";
 import { CostPerTask, CumulativeSpend } from "./CostChart";
 import { clock, cssVar, fleetColours, pct, secs, stamp, statusText, usd } from "./format";
 import { LlmExchange } from "./LlmExchange";
+import { NextRun, useNextRun } from "./NextRun";
 import { Timeline } from "./Timeline";
 import { Badge, Box, Flex, Heading, SimpleGrid, Spinner, Table, Text } from "./ui";
 import { WhatIf } from "./WhatIf";
@@ -44,6 +45,7 @@ export function RunView({ dagId, runId }) {
   const [view, setView] = useState(null);
   const [error, setError] = useState(null);
   const load = useCallback(() => api(runPath(dagId, runId)).then(setView, setError), [dagId, runId]);
+  const [next, reloadNext] = useNextRun(dagId);
   useEffect(() => {
     load();
     const timer = setInterval(load, 15000);
@@ -61,6 +63,7 @@ export function RunView({ dagId, runId }) {
   return (
     <Box p="2" data-testid="ai-scheduler-run">
       <Approval view={view} onChange={load} />
+      <NextRun dagId={dagId} next={next} reload={reloadNext} />
       <SimpleGrid columns={{ base: 2, md: 4 }} gap="3" mb="4">
         <Stat testid="actual-cost" label="Spent (measured runtime × price at launch)" value={usd(s.actual_cost)}
           help={`${s.tries} tr${s.tries === 1 ? "y" : "ies"}, ${s.preemptions} preempted, ${secs(s.runtime_seconds)} of compute`} />
@@ -133,7 +136,7 @@ export function RunView({ dagId, runId }) {
           </Table.Body>
         </Table.Root>
       </Section>
-      <WhatIf view={view} onApplied={load} />
+      <WhatIf view={view} onApplied={load} onNextRun={reloadNext} />
       {view.llm && <LlmExchange view={view} />}
       <Section title="Key" hint="What every mark and word on this page means.">
         <SimpleGrid columns={{ base: 1, md: 2 }} gap="1" fontSize="sm" data-testid="legend">

@@ -9,7 +9,7 @@ import { Box, Button, Flex, Input, SimpleGrid, Table, Text } from "./ui";
 
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
-export function WhatIf({ view, onApplied }) {
+export function WhatIf({ view, onApplied, onNextRun }) {
   const [form, setForm] = useState({ planner: "greedy", cost: "1", tardiness: "10", risk: "1", spot: true, od: true, providers: "", regions: "" });
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
@@ -85,6 +85,10 @@ export function WhatIf({ view, onApplied }) {
             </Table.Root>
           </SimpleGrid>
           <Text fontSize="xs" color="fg.muted" mt="1">{result.changes.length} task(s) on another fleet. {result.note}.</Text>
+          <Button mt="2" mr="2" size="sm" variant="outline" data-testid="whatif-next-run"
+            onClick={() => api(`dags/${encodeURIComponent(view.dag_id)}/next-run`, { method: "PUT", body: request() }).then(onNextRun, setError)}>
+            Use these settings for the next run of {view.dag_id}
+          </Button>
           {pending && (
             <Button mt="2" size="sm" colorPalette="green" data-testid="whatif-approve"
               onClick={() => approveWhatIf(view, request(), "approved the what-if plan").then(onApplied, setError)}>
