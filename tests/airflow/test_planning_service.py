@@ -151,3 +151,23 @@ def test_the_next_run_is_planned_with_the_settings_chosen_in_the_ui(store):
     assert any("settings ana chose in the UI" in n for n in rp.plan.notes)
     stored = store.latest_plan("etl", "r2")
     assert stored.plan.planner == "greedy" and store.next_run("etl") is None
+
+
+def test_next_run_settings_that_cannot_be_met_do_not_stop_the_run(store):
+    """Spot only for the next run, but a task is hinted on-demand: that task runs on its safe default fleet
+    (as any unmet hint), the rest is planned with the settings."""
+    from airflow_ai_scheduler.airflow.hints import placement
+
+    store.set_next_run("etl", {"tiers": ["spot"], "weights": {"cost": 1, "tardiness": 0, "risk": 0}}, by="ana")
+    run = _run()
+    run.tasks[1] = TaskInfo("load", upstream_task_ids=["extract"], executor_config=placement(tiers=("on-demand",)))
+    svc = _Service(run, settings_from({"planner": "greedy"}), offers=OFFERS, session_scope=store.session_scope,
+                   store=store)
+    try:
+        svc.request("etl", "r2")
+        svc.drain(timeout=60)
+        rp = svc.get("etl", "r2")
+    finally:
+        svc.shutdown()
+    assert rp is not None and {p.job_id: p.tier for p in rp.plan.placements} == {"extract": "spot"}
+    assert "load" in rp.unmet and any("chose in the UI" in n for n in rp.plan.notes)

@@ -185,20 +185,14 @@ def test_what_if_form_returns_another_plan_for_other_weights(deployment, browser
     assert after["placements"] and all(p["fleet"] == "local-spot" for p in after["placements"]
                                             if p["job_id"] == "prepare")  # the run kept its plan
 
-    # apply the last what-if to the DAG's next run: that run is planned with it, once
-    page.fill("[data-testid=whatif-cost]", "1")
-    page.fill("[data-testid=whatif-tardiness]", "0")
-    page.fill("[data-testid=whatif-risk]", "0")
-    page.uncheck("[data-testid=whatif-spot]")
-    page.click("[data-testid=whatif-run]")
-    page.wait_for_selector("[data-testid=whatif-next-run]")
+    # apply the last what-if (risk-averse weights) to the DAG's next run: that run is planned with it, once
     page.click("[data-testid=whatif-next-run]")
     page.wait_for_selector("[data-testid=next-run]", timeout=30_000)
-    assert "tiers on-demand" in page.locator("[data-testid=next-run]").inner_text()
+    assert "risk 1000" in page.locator("[data-testid=next-run]").inner_text()
     nxt = af.trigger("ml_pipeline")
     assert af.wait_run("ml_pipeline", nxt, timeout=300) == "success"
     _, planned = _get(af, f"/ai-scheduler/api/runs/ml_pipeline/{nxt}", af._token)
-    assert {p["tier"] for p in planned["placements"]} == {"on-demand"}
+    assert {p["job_id"]: p["fleet"] for p in planned["placements"]} == safe
     assert any("chose in the UI" in n for n in planned["plan"]["notes"])
     assert _get(af, "/ai-scheduler/api/dags/ml_pipeline/next-run", af._token)[1]["next_run"] is None
 

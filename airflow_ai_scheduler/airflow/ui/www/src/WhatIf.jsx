@@ -24,6 +24,7 @@ export function WhatIf({ view, onApplied, onNextRun }) {
   });
   const run = () => {
     setBusy(true);
+    setResult(null); // never offer to apply a result the form no longer describes
     api(`${runPath(view.dag_id, view.run_id)}/what-if`, { method: "POST", body: request() })
       .then((r) => { setResult(r); setError(null); }, setError)
       .finally(() => setBusy(false));
