@@ -24,10 +24,11 @@ pytestmark = [pytest.mark.integration]
 
 
 def _executor_waits_for_approval() -> bool:
-    """The executor's hold on a pending approval (issue 11's dispatch path) is wired."""
-    from airflow_ai_scheduler.airflow import executor
+    """The executor's hold on a pending approval (the dispatch gates of issue 11) is wired."""
+    import importlib.util
 
-    return "approval_status" in inspect.getsource(executor)
+    spec = importlib.util.find_spec("airflow_ai_scheduler.airflow.approval_gate")
+    return spec is not None and "approval_status" in inspect.getsource(importlib.import_module(spec.name))
 
 
 @pytest.fixture(scope="module", autouse=True)
