@@ -90,6 +90,19 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def markdown_real(rows: list[dict]) -> str:
+    out = ["| workflow | tasks | greedy Ω | CP-SAT Ω | CP-SAT $ | misses | s | bound | gap | offline bound | gap to it "
+           "| load |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        g, o, off = r["greedy"], r["optimal"], r.get("offline")
+        bound = "–" if o["lower_bound"] is None else f"{o['lower_bound']:.4f}"
+        gap = "–" if o["gap"] is None else f"{100 * o['gap']:.1f} %"
+        offline = f"{off['bound']:.4f} | {100 * off['gap']:.1f} %" if off else "– | –"
+        out.append(f"| {r['shape']} | {r['jobs']} | {g['omega']:.4f} | {o['omega']:.4f} | {o['cost']:.4f} | "
+                   f"{o['misses']:.3f} | {o['seconds']:.1f} | {bound} | {gap} | {offline} | {r['load'][0]:.1f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
@@ -99,6 +112,8 @@ def main() -> None:
     ap.add_argument("--real", choices=["tune", "report"],
                     help="plan the converted WfCommons workflows (bench/workflows/) of that split instead")
     ap.add_argument("--only", nargs="+", help="--real: these instances only")
+    ap.add_argument("--offline-bound", type=float, default=0.0, metavar="SECONDS",
+                    help="--real: also the capacity LP bound with this much time, after the timed run")
     args = ap.parse_args()
     rows = []
     if args.real:
@@ -107,6 +122,16 @@ def main() -> None:
             m = real_manifest(name, offers)
             row = run_one(name, len(m.jobs), args.cpsat_limit, True, m)
             row["load"] = os.getloadavg()
+            if args.offline_bound:  # not timed: the capacity LP without the planner's time share
+                from airflow_ai_scheduler.planning.candidates import CandidateIndex
+                from airflow_ai_scheduler.planning.cpsat.capacity_bound import capacity_bound
+
+                t = time.perf_counter()
+                lb = capacity_bound(m, m.offers or [], CandidateIndex(m, m.offers or []), {}, args.offline_bound)
+                o = row["optimal"]
+                best = max(lb, o["lower_bound"] or 0.0)
+                row["offline"] = {"lp_bound": lb, "bound": best, "gap": (o["omega"] - best) / o["omega"],
+                                  "seconds": time.perf_counter() - t}
             rows.append(row)
             print(json.dumps(row), flush=True)
     for n in [] if args.real else args.sizes:
@@ -121,7 +146,7 @@ def main() -> None:
         {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "limit": args.cpsat_limit,
          "rows": rows},
         indent=2))
-    print(markdown(rows))
+    print(markdown_real(rows) if args.real else markdown(rows))
 
 
 if __name__ == "__main__":

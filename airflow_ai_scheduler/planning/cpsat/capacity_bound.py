@@ -62,12 +62,17 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
     deadlines = [d for d in scorer.deadline_h.values() if d is not None]
     if not deadlines or max(deadlines) <= 0 or not any(o.capacity is not None for o in offers):
         return -math.inf
-    began = time.perf_counter()
-    lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines))
-    left = time_limit - (time.perf_counter() - began)
-    if lp.n_y > MAX_LP_VARIABLES or left < 0.5:
+    keys = _classes(scorer.offers)[0]
+    size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
+    if time_limit < 1.0 or size * (LP_BUCKETS + 1) > MAX_LP_VARIABLES:
         return -math.inf
-    return lp.solve(left)
+    began = time.perf_counter()
+    try:
+        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), began + time_limit)
+    except TimeoutError:
+        return -math.inf
+    left = time_limit - (time.perf_counter() - began)
+    return lp.solve(left) if left >= 0.5 else -math.inf
 
 
 def _rising(w: object, pf: float, dl: float | None, s: float, rt: float, sigma: float, p_int: float) -> float:
@@ -98,7 +103,8 @@ def _low_price(o: Offer) -> float:
 
 
 class _Lp:
-    def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float) -> None:
+    def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
+                 stop_at: float = math.inf) -> None:
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
@@ -114,7 +120,9 @@ class _Lp:
         self.area: dict[str, list[tuple[int, float, int]]] = {}  # limited class → (var, runtime, bucket)
         self.loc_of_class: dict[str, str] = {}
         self.mindur: dict[str, float] = {}
-        for job in scorer.order:
+        for n, job in enumerate(scorer.order):
+            if n % 64 == 0 and time.perf_counter() > stop_at:
+                raise TimeoutError
             jid, pf, dl = job.job_id, priority_factor(job), scorer.deadline_h[job.job_id]
             best: dict[tuple[str, int], float] = {}
             dur: dict[str, float] = {}

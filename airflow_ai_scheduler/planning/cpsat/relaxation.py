@@ -85,17 +85,21 @@ def job_floors(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice
         pf, dl = priority_factor(job), scorer.deadline_h[jid]
         mine: dict[str, float] = {}
         ends: dict[str, float] = {}
+        at: dict[str, tuple[float, float]] = {}  # location → (est, data cost): the same for all its offers
         for o in options(job, cands, scorer, fixed):
             runtime = expected_runtime(job, o)
-            est, data_cost = 0.0, 0.0
-            if job.data_region and gb > 0:
-                est = transfer_hours(eg, gb, job.data_region, o.location)
-                data_cost = gb * egress_rate(eg, job.data_region, o.location)
-            for d in job.dependencies:
-                if moves:
-                    est = max(est, min(t + transfer_hours(eg, share, loc, o.location) for loc, t in finish[d].items()))
-                else:
-                    est = max(est, min(finish[d].values()))
+            if o.location not in at:
+                est, data_cost = 0.0, 0.0
+                if job.data_region and gb > 0:
+                    est = transfer_hours(eg, gb, job.data_region, o.location)
+                    data_cost = gb * egress_rate(eg, job.data_region, o.location)
+                for d in job.dependencies:
+                    if moves:
+                        est = max(est, min(t + transfer_hours(eg, share, loc, o.location) for loc, t in finish[d].items()))
+                    else:
+                        est = max(est, min(finish[d].values()))
+                at[o.location] = (est, data_cost)
+            est, data_cost = at[o.location]
             mine[o.offer_id] = w.cost * data_cost + _min_over_starts(scorer, job, o, est, runtime, pf, dl)
             if starts is not None:
                 starts.setdefault(jid, {})[o.offer_id] = est
@@ -165,6 +169,9 @@ def relax(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, fixed:
     solver.parameters.max_time_in_seconds = max(0.1, time_limit)
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.random_seed = seed
+    # presolve's probing spent 1 deterministic second (5-7 s on a busy 2-core machine) on a 286-job workflow
+    # before search began, and the time ran out with no labelling at all; the LP-tight model needs none
+    solver.parameters.cp_model_probing_level = 0
     seen = _Labellings(label_vars)
     code = solver.Solve(m, seen)
     name = solver.StatusName(code)
