@@ -33,7 +33,7 @@ from airflow_ai_scheduler.planning.validate import validate
 #: share of the time limit the location relaxation may use (it usually needs far less)
 RELAX_SHARE = 0.4
 #: share of the time limit the capacity LP may use (capacity_bound.py); it is skipped when it cannot finish
-LP_SHARE = 0.25
+LP_SHARE = 0.4
 #: greedy warm starts aim this many σ before each deadline (GreedyPlanner.margin_sigmas), the first first
 WARM_MARGINS = (3.0, 0.0)
 #: warm starts stop being added once this share of the time limit has gone
