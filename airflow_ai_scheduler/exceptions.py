@@ -63,6 +63,19 @@ class InfeasiblePlanError(PlannerError):
         super().__init__(f"no feasible plan:\n{lines}")
 
 
+class LatencySLAError(InfeasiblePlanError):
+    """No offer a job fits is within its latency SLA (``maxLatencyMs`` to ``endpointRegion``)."""
+
+    def __init__(self, job_id: str, endpoint: str, max_ms: float, best_ms: float | None,
+                 best_location: str | None) -> None:
+        self.job_id, self.endpoint, self.max_ms = job_id, endpoint, max_ms
+        self.best_ms, self.best_location = best_ms, best_location
+        best = (f"the closest region it fits is {best_location} at p95 {best_ms:g} ms" if best_ms is not None
+                else "no region it fits has a known latency to it")
+        super().__init__([f"job {job_id!r}: latency SLA cannot be met — maxLatencyMs {max_ms:g} to endpointRegion "
+                          f"{endpoint}, but {best}"])
+
+
 class LLMPlannerError(PlannerError):
     """The LLM call failed or returned something unusable; callers fall back to the solver."""
 

@@ -132,6 +132,36 @@ def get_provider_info() -> dict:
                         "version_added": "0.1.0", "type": "string", "example": "s3://my-bucket/checkpoints",
                         "default": "",
                     },
+                    "delay_cost_per_hour": {
+                        "description": "What an hour of delay of a task costs (USD), counted in the objective from "
+                                       "its earliest possible finish: under a burst, idle dearer capacity is used "
+                                       "when waiting for the cheapest pool costs more than the price difference. "
+                                       "0 = waiting is free. DAG param ai_scheduler_delay_cost_per_hour and the hint "
+                                       "placement(delay_cost_per_hour=...) override it.",
+                        "version_added": "0.1.0", "type": "float", "example": "5", "default": "1.0",
+                    },
+                    "carbon_weight": {
+                        "description": "w_carbon: USD per kg CO2e in the objective (0 = emissions are reported, not "
+                                       "optimised). DAG params ai_scheduler_carbon_weight and "
+                                       "ai_scheduler_carbon_budget_kg (a cap per run) override/add to it.",
+                        "version_added": "0.1.0", "type": "float", "example": "0.1", "default": "0.0",
+                    },
+                    "carbon_forecast_file": {
+                        "description": "CSV of grid carbon intensity over time (location,from,g_co2e_per_kwh), read "
+                                       "at each planning; empty: the bundled per-region table.",
+                        "version_added": "0.1.0", "type": "string", "example": "/opt/airflow/carbon_forecast.csv",
+                        "default": "",
+                    },
+                    "commitments": {
+                        "description": "Reserved instances and savings plans as JSON: a list of {commitmentId, kind "
+                                       "(reserved|savings_plan), instances | usdPerHour, discount, "
+                                       "amortizedUsdPerHour, offerIds | provider/regions/instanceTypes}. A fleet's "
+                                       "reserved_instances adds one for that fleet.",
+                        "version_added": "0.1.0", "type": "string",
+                        "example": '[{"commitmentId": "sp1", "kind": "savings_plan", "usdPerHour": 2.0, '
+                                   '"discount": 0.28, "provider": "aws"}]',
+                        "default": "",
+                    },
                     "measure_usage": {
                         "description": "Measure each task try where it runs (CPU seconds, peak memory, GPU "
                                        "memory, I/O bytes) and record it in the task history; read by "

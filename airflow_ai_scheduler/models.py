@@ -27,6 +27,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from airflow_ai_scheduler.exceptions import ManifestError, Problem
+from airflow_ai_scheduler.model_parts import CarbonPoint, Commitment, CommitmentUse, LatencyPair
+
+__all__ = ["CarbonPoint", "Commitment", "CommitmentUse", "LatencyPair"]  # re-exported; the rest by name
 
 Tier = Literal["spot", "on-demand"]
 TIERS: tuple[Tier, ...] = ("spot", "on-demand")
@@ -44,11 +47,13 @@ def _utc(value: datetime) -> datetime:
 
 
 class Weights(_Model):
-    """Ω = cost·USD + tardiness·(priority-weighted hours late) + risk·(priority-weighted probability)."""
+    """Ω = cost·USD + tardiness·(priority-weighted hours late) + risk·(priority-weighted probability)
+    + carbon·(kg CO2e) + the delay cost (USD, priced per job by ``delayCostPerHour``)."""
 
     cost: float = Field(1.0, ge=0, description="weight per expected USD")
     tardiness: float = Field(10.0, ge=0, description="weight per priority-weighted hour past a deadline")
     risk: float = Field(1.0, ge=0, description="weight per priority-weighted probability of a miss or an interruption")
+    carbon: float = Field(0.0, ge=0, description="w_carbon: USD per kg CO2e (0 = carbon reported, not optimised)")
 
 
 class Resources(_Model):
@@ -84,15 +89,27 @@ class Job(_Model):
                           "(ELASTIC_MAX_SPEEDUP)")
     parallel_fraction: float = Field(1.0, gt=0, le=1, description="elastic jobs: the share of the work that "
                                      "scales with vCPUs (Amdahl's law); 1 = linear")
+    delay_cost_per_hour: float | None = Field(None, ge=0, description="USD per hour this job finishes after its "
+                                              "earliest possible end; None = the manifest's delayCostPerHour")
+    endpoint_region: str | None = Field(None, description='"provider:region" of the endpoint this job serves '
+                                        "or reads from (latency SLA)")
+    max_latency_ms: float | None = Field(None, gt=0, description="p95 round-trip ms to endpointRegion the job's "
+                                         "region must be within")
 
     _norm_deadline = field_validator("deadline")(lambda v: _utc(v) if v else v)
 
-    @field_validator("data_region")
+    @field_validator("data_region", "endpoint_region")
     @classmethod
     def _check_data_region(cls, v: str | None) -> str | None:
         if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
             raise ValueError('must look like "provider:region", e.g. "aws:us-east-1"')
         return v
+
+    @model_validator(mode="after")
+    def _sla_pair(self) -> Job:
+        if (self.endpoint_region is None) != (self.max_latency_ms is None):
+            raise ValueError("maxLatencyMs and endpointRegion go together: give both or neither")
+        return self
 
 
 class PricePoint(_Model):
@@ -118,6 +135,10 @@ class Offer(_Model):
     )
     interruption_rate_per_hour: float = Field(0.0, ge=0, description="Poisson rate λ of spot interruptions")
     capacity: int | None = Field(None, ge=1, description="max concurrent instances in this pool; None = unlimited")
+    carbon_intensity_g_per_kwh: float | None = Field(None, ge=0, description="grid g CO2e per kWh where it runs; "
+                                                     "None = the bundled table for its region")
+    power_watts: float | None = Field(None, ge=0, description="average draw while a task runs (before PUE); "
+                                      "None = the power model for its type")
 
     @property
     def location(self) -> str:
@@ -165,6 +186,14 @@ class Manifest(_Model):
     offers: list[Offer] | None = Field(None, description="absent: the bundled price catalog supplies them")
     egress: Egress = Field(default_factory=Egress)
     budget_usd: float | None = Field(None, ge=0, description="max expected cost of the whole plan")
+    carbon_budget_kg: float | None = Field(None, ge=0, description="max expected kg CO2e of the whole plan")
+    carbon_forecast: list[CarbonPoint] | None = Field(None, description="time-varying grid intensity per location; "
+                                                      "locations not listed use the bundled table")
+    delay_cost_per_hour: float = Field(0.0, ge=0, description="default USD per hour a job finishes after its "
+                                       "earliest possible end (jobs override it)")
+    commitments: list[Commitment] = Field(default_factory=list, description="reserved instances and savings plans")
+    latency: list[LatencyPair] = Field(default_factory=list, description="measured p95 latencies; override the "
+                                       "bundled table")
 
     _norm_now = field_validator("now")(lambda v: _utc(v))
 
@@ -177,6 +206,14 @@ class Manifest(_Model):
                 if o.offer_id in seen:
                     problems.append(Problem(f"$.offers[{i}].offerId", f"duplicate offerId {o.offer_id!r}"))
                 seen.setdefault(o.offer_id, i)
+                if "@" in o.offer_id:
+                    problems.append(Problem(f"$.offers[{i}].offerId", "'@' is reserved for commitment-covered "
+                                                                      "variants of an offer"))
+        ids = [c.commitment_id for c in self.commitments]
+        for i, c in enumerate(self.commitments):
+            if ids.count(c.commitment_id) > 1 and ids.index(c.commitment_id) != i:
+                problems.append(Problem(f"$.commitments[{i}].commitmentId",
+                                        f"duplicate commitmentId {c.commitment_id!r}"))
         if problems:
             raise ManifestError(problems)
         return self
@@ -287,6 +324,10 @@ class Placement(_Model):
     start_time: AwareDatetime
     expected_end_time: AwareDatetime
     estimated_cost: float = Field(ge=0, description="expected USD incl. spot rework and data egress")
+    estimated_co2e_kg: float | None = Field(None, ge=0, alias="estimatedCo2eKg", description="expected kg CO2e (energy × PUE × grid "
+                                            "intensity, rework included)")
+    commitment: str | None = Field(None, description="commitmentId when the placement runs on committed capacity "
+                                   "(marginal price 0)")
     rationale: str = ""
 
     _norm = field_validator("start_time", "expected_end_time")(lambda v: _utc(v))
@@ -297,6 +338,8 @@ class Objective(_Model):
     tardiness: float
     risk: float
     total: float
+    co2e_kg: float = Field(0.0, alias="co2eKg", description="expected kg CO2e of the plan (in Ω with weights.carbon)")
+    delay_cost: float = Field(0.0, description="USD of delay past the earliest possible ends (delayCostPerHour)")
 
 
 class Violation(_Model):
@@ -316,6 +359,7 @@ class Plan(_Model):
     violations: list[Violation] = Field(default_factory=list)
     manifest_hash: str | None = None
     notes: list[str] = Field(default_factory=list)
+    commitments: list[CommitmentUse] = Field(default_factory=list, description="use of each commitment")
 
     @property
     def placement_map(self) -> dict[str, Placement]:

@@ -81,7 +81,15 @@ class Settings:
     @property
     def weights(self) -> Weights:
         return Weights(cost=self.values["cost_weight"], tardiness=self.values["tardiness_weight"],
-                       risk=self.values["risk_weight"])
+                       risk=self.values["risk_weight"], carbon=self.values["carbon_weight"])
+
+    @cached_property
+    def manifest_defaults(self) -> dict[str, Any]:
+        """Manifest fields every run starts from: delayCostPerHour, commitments (configured, and the fleets'
+        reserved instances), the carbon forecast file to read at planning (airflow/objective_options.py)."""
+        from airflow_ai_scheduler.airflow.objective_options import manifest_defaults
+
+        return manifest_defaults(lambda k: "" if self.values.get(k) is None else str(self.values[k]), list(self.fleets))
 
     @property
     def llm_conn_id(self) -> str | None:
@@ -187,9 +195,11 @@ class Settings:
             raise ConfigError(f"[{SECTION}] approval_on_timeout must be approve or reject, "
                               f"got {self.values['approval_on_timeout']!r}")
         for name in ("plan_wait_seconds", "max_hold_seconds", "default_duration_hours", "cost_weight",
-                     "tardiness_weight", "risk_weight", "preemption_retries", "history_lookback_runs"):
+                     "tardiness_weight", "risk_weight", "preemption_retries", "history_lookback_runs",
+                     "carbon_weight", "delay_cost_per_hour"):
             if self.values[name] < 0:
                 raise ConfigError(f"[{SECTION}] {name} must be >= 0, got {self.values[name]}")
+        _ = self.manifest_defaults  # a malformed commitments option fails the start, naming it
         return self
 
 

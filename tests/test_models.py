@@ -97,3 +97,36 @@ def test_schemas_export_camel_case():
     assert "jobId" in ms["$defs"]["Job"]["properties"]
     ps = Plan.model_json_schema(by_alias=True)
     assert "lowerBound" in ps["properties"] and "planningSeconds" in ps["properties"]
+
+
+def test_objective_fields_beyond_cost_are_in_the_schemas():
+    ms = Manifest.model_json_schema(by_alias=True)
+    for key in ("carbonBudgetKg", "carbonForecast", "delayCostPerHour", "commitments", "latency"):
+        assert key in ms["properties"], key
+    assert {"delayCostPerHour", "endpointRegion", "maxLatencyMs"} <= set(ms["$defs"]["Job"]["properties"])
+    assert {"carbonIntensityGPerKwh", "powerWatts"} <= set(ms["$defs"]["Offer"]["properties"])
+    assert "carbon" in ms["$defs"]["Weights"]["properties"]
+    ps = Plan.model_json_schema(by_alias=True)
+    assert "commitments" in ps["properties"]
+    assert {"estimatedCo2eKg", "commitment"} <= set(ps["$defs"]["Placement"]["properties"])
+    assert {"co2eKg", "delayCost"} <= set(ps["$defs"]["Objective"]["properties"])
+
+
+@pytest.mark.parametrize(("patch", "path"), [
+    pytest.param({"weights": {"carbon": -1}}, r"\$\.weights\.carbon", id="negative-w-carbon"),
+    pytest.param({"carbonBudgetKg": -0.5}, r"\$\.carbonBudgetKg", id="negative-budget"),
+    pytest.param({"delayCostPerHour": -1}, r"\$\.delayCostPerHour", id="negative-delay-cost"),
+    pytest.param({"carbonForecast": [{"location": "aws", "from": "2026-11-23T06:00:00Z", "gCo2ePerKwh": 5}]},
+                 r"\$\.carbonForecast\[0\]\.location", id="forecast-location"),
+    pytest.param({"carbonForecast": [{"location": "aws:x", "from": "2026-11-23T06:00:00", "gCo2ePerKwh": 5}]},
+                 r"\$\.carbonForecast\[0\]\.from", id="forecast-naive-time"),
+    pytest.param({"latency": [{"from": "aws:a", "to": "aws:b", "p95Ms": 0}]}, r"\$\.latency\[0\]\.p95Ms",
+                 id="latency-zero"),
+])
+def test_new_manifest_fields_are_validated_naming_the_field(patch, path):
+    base = {"now": "2026-11-23T06:00:00Z", "jobs": [{"jobId": "a", "estimatedDurationHours": 1}]}
+    with pytest.raises(ManifestError, match=path):
+        load_manifest({**base, **patch})
+    bad_job = {**base["jobs"][0], "delayCostPerHour": -2}
+    with pytest.raises(ManifestError, match=r"\$\.jobs\[0\]\.delayCostPerHour: job 'a'"):
+        load_manifest({**base, "jobs": [bad_job]})

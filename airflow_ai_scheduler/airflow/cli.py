@@ -133,6 +133,12 @@ def plan_command(args: Any) -> None:
     o = stored.plan.objective
     print(f"planner {stored.plan.planner} ({STATUS.get(stored.plan.status, stored.plan.status)}) — objective {o.total:.4f} = expected cost "
           f"${o.cost:.6f} + tardiness {o.tardiness:.3f} h + risk {o.risk:.3f} (weighted); * = critical path")
+    print(f"expected emissions {o.co2e_kg:.4f} kg CO2e; delay cost ${o.delay_cost:.4f}")
+    if stored.plan.commitments:
+        from airflow_ai_scheduler.planning.commitments import format_commitment
+
+        for c in stored.plan.commitments:
+            print(format_commitment(c))
     print(_planned_line(rep))
     for note in stored.plan.notes:
         print(f"note: {note}")
@@ -161,7 +167,8 @@ def run_report(store: Any, dag_id: str, run_id: str, catalog: Any = None) -> dic
              "outcome": t["outcome"], "start": t["actual_start"], "end": t["actual_end"],
              "runtime_s": t["runtime_seconds"], "planned_fleet": t["planned_fleet"],
              "planned_cost": t["planned_cost"], "actual_cost": t["actual_cost"],
-             "on_demand_cost": t["on_demand_cost"], "rationale": t["rationale"]} for t in view["tries"]]
+             "on_demand_cost": t["on_demand_cost"], "rationale": t["rationale"],
+             "co2e_kg": t.get("co2e_kg")} for t in view["tries"]]
     plan = view["plan"]
     llm = exchange_summary(store, plan["llm_exchange_id"]) if plan and plan["llm_exchange_id"] else None
     return {"dag_id": dag_id, "run_id": run_id, "planner": plan["planner"] if plan else None, "llm": llm,
@@ -170,7 +177,9 @@ def run_report(store: Any, dag_id: str, run_id: str, catalog: Any = None) -> dic
             "on_demand_planned_cost": summary.get("on_demand_planned_cost"),
             "planned_saving_pct": summary.get("planned_saving_pct"),
             "actual_on_demand_cost": summary.get("actual_on_demand_cost"),
-            "actual_saving_pct": summary.get("actual_saving_pct")}
+            "actual_saving_pct": summary.get("actual_saving_pct"),
+            "actual_co2e_kg": round(sum(r["co2e_kg"] or 0.0 for r in rows), 8)
+            if any(r["co2e_kg"] is not None for r in rows) else None}
 
 
 def exchange_summary(store: Any, exchange_id: int) -> dict[str, Any] | None:
@@ -211,7 +220,9 @@ def _report_rows(rep: dict[str, Any]) -> list[dict[str, str]]:
              "runtime s": f"{r['runtime_s']:.1f}",
              "planned $": "-" if r["planned_cost"] is None else f"{r['planned_cost']:.6f}",
              "actual $": f"{r['actual_cost']:.6f}",
-             "on-demand $": "-" if r.get("on_demand_cost") is None else f"{r['on_demand_cost']:.6f}"}
+             "on-demand $": "-" if r.get("on_demand_cost") is None else f"{r['on_demand_cost']:.6f}",
+             **({"kg CO2e": "-" if r.get("co2e_kg") is None else f"{r['co2e_kg']:.6f}"}
+                if rep.get("actual_co2e_kg") is not None else {})}
             for r in rep["rows"]]
 
 
@@ -226,6 +237,8 @@ def _report_parts(rep: dict[str, Any]) -> tuple[list[str], list[dict[str, str]],
         pct = f" ({rep['actual_saving_pct']:.1f} %)" if rep.get("actual_saving_pct") is not None else ""
         tail.append(f"the same tries on on-demand would have cost:          ${rep['actual_on_demand_cost']:.6f}"
                     f" — saved ${saved:.6f}{pct}")
+    if rep.get("actual_co2e_kg") is not None:
+        tail.append(f"emissions (measured runtimes × planned kg CO2e per hour): {rep['actual_co2e_kg']:.6f} kg CO2e")
     if rep["planned_cost"] is not None:
         tail.append(_planned_line(rep))
     if rep.get("catalog_as_of"):

@@ -31,7 +31,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from airflow_ai_scheduler.exceptions import InvalidHintError
 from airflow_ai_scheduler.models import Resources as ResourcesModel
@@ -112,6 +120,18 @@ class TaskHint(BaseModel):
                             "headroom) instead of resources, once there are enough measured tries")
     providers: list[str] | None = Field(None, min_length=1)
     regions: list[str] | None = Field(None, min_length=1)
+    delay_cost_per_hour: float | None = Field(None, ge=0, description="USD per hour the task finishes after its "
+                                              "earliest possible end")
+    max_latency_ms: float | None = Field(None, gt=0, description="p95 round-trip ms to endpoint_region")
+    endpoint_region: str | None = Field(None, pattern=r"^[a-z0-9-]+:[a-z0-9-]+$", validate_default=True,
+                                        description='"provider:region" the task serves or reads from')
+
+    @field_validator("endpoint_region")
+    @classmethod
+    def _sla_pair(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "max_latency_ms" in info.data and (v is None) != (info.data["max_latency_ms"] is None):
+            raise ValueError("max_latency_ms and endpoint_region go together: give both or neither")
+        return v
 
     def deadline_at(self, run_start: datetime) -> datetime | None:
         """The absolute deadline of this task in a run that started at ``run_start`` (UTC), or None."""
@@ -131,6 +151,9 @@ class TaskHint(BaseModel):
             "allowed_tiers": self.tiers, "allowed_providers": self.providers, "allowed_regions": self.regions,
             "elastic": self.elastic,
         }
+        for name in ("delay_cost_per_hour", "max_latency_ms", "endpoint_region"):
+            if getattr(self, name) is not None:
+                fields[name] = getattr(self, name)
         if self.parallel_fraction is not None:
             fields["parallel_fraction"] = self.parallel_fraction
         if self.resources is not None:
@@ -224,7 +247,9 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
               budget_usd: float | None = None, elastic: bool | float = False, duration: timedelta | float | None = None,
               duration_std: timedelta | float | None = None, data_gb: float = 0.0, data_region: str | None = None,
               tiers: Sequence[str] | None = None, providers: Sequence[str] | None = None,
-              regions: Sequence[str] | None = None, rightsize: bool = False, base: Mapping[str, Any] | None = None,
+              regions: Sequence[str] | None = None, rightsize: bool = False,
+              delay_cost_per_hour: float | None = None, max_latency_ms: float | None = None,
+              endpoint_region: str | None = None, base: Mapping[str, Any] | None = None,
               **executor_config: Any) -> dict[str, Any]:
     """An ``executor_config`` carrying a placement hint (plus any other ``executor_config`` keys).
 
@@ -238,6 +263,9 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
     (0, 1) = the share of the work that scales (Amdahl's law: 0.9 on 4x the vCPUs runs 3.1x faster).
     ``data_gb``/``data_region`` (``"aws:us-east-1"``): input data and where it lives.
     ``tiers``: ``("spot",)``, ``("on-demand",)`` or both; ``providers``/``regions`` restrict where it runs.
+    ``delay_cost_per_hour``: what an hour of delay of this task costs (USD; default ``[ai_scheduler]
+    delay_cost_per_hour`` or the DAG param ``ai_scheduler_delay_cost_per_hour``). ``max_latency_ms`` with
+    ``endpoint_region`` (``"aws:us-east-1"``): run only where the p95 round trip to that region is within it.
     ``rightsize``: let the planner use what the task was measured to need (p95 of its recent tries plus
     headroom, :mod:`airflow_ai_scheduler.usage.rightsize`) instead of ``resources`` once it has enough
     measured tries; ``resources`` stays the request until then.
@@ -265,7 +293,8 @@ def placement(*, deadline: timedelta | datetime | None = None, hard_deadline: bo
               "data_gb": data_gb or None, "data_region": data_region, "rightsize": rightsize or None,
               "tiers": _converted(problems, _names, tiers, "tiers"),
               "providers": _converted(problems, _names, providers, "providers"),
-              "regions": _converted(problems, _names, regions, "regions"),
+              "regions": _converted(problems, _names, regions, "regions"), "delay_cost_per_hour": delay_cost_per_hour,
+              "max_latency_ms": max_latency_ms, "endpoint_region": endpoint_region,
               "checkpoint_interval_seconds": _converted(problems, _seconds, checkpoint_interval, "checkpoint_interval"),
               "restart_overhead_seconds": _converted(problems, _seconds, restart_overhead, "restart_overhead"),
               "duration_seconds": _converted(problems, _seconds, duration, "duration"),

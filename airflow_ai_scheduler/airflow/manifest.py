@@ -60,7 +60,7 @@ class RunInfo:
 def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
                    estimates: Mapping[str, tuple[float, float, int]] | None = None,
                    default_duration_hours: float = 0.1, weights: Weights | None = None,
-                   measured: Mapping[str, Any] | None = None) -> Manifest:
+                   measured: Mapping[str, Any] | None = None, defaults: Mapping[str, Any] | None = None) -> Manifest:
     """The manifest of the run's unfinished task instances.
 
     Dependencies are the upstream tasks' instances in this run (every map index of a mapped upstream).
@@ -69,6 +69,8 @@ def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
     hint says ``rightsize=True`` is planned with its measured needs (``measured[task_id]``, a
     :class:`~airflow_ai_scheduler.usage.rightsize.MeasuredProfile`) when there are enough of them. A hint that
     fails to parse here (it passed at import) is logged and ignored: planning never stops a run.
+    ``defaults``: manifest fields from ``[ai_scheduler]`` and the fleets (:mod:`.objective_options`), which the
+    run's DAG params / conf may override.
     """
     from airflow_ai_scheduler.airflow.hints import parse_hint
 
@@ -105,7 +107,10 @@ def build_manifest(run: RunInfo, *, now: datetime, offers: Sequence[Offer],
         fields.setdefault("priority", max(1, t.priority_weight))
         jobs.append(Job(job_id=job_id_for(t.task_id, t.map_index), estimated_duration_hours=max(duration, 1e-4),
                         dependencies=[d for d in deps if d in pending_ids], deadline=deadline, **fields))
-    return Manifest(now=now, weights=weights or Weights(), jobs=jobs, offers=list(offers))
+    from airflow_ai_scheduler.airflow.objective_options import apply_run_options
+
+    extra, weights = apply_run_options(defaults or {}, weights or Weights(), run.options, where=f"DAG {run.dag_id}: ")
+    return Manifest(now=now, weights=weights, jobs=jobs, offers=list(offers), **extra)
 
 
 def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
@@ -146,7 +151,9 @@ def collect_run(dag_id: str, run_id: str, session: Any) -> RunInfo | None:
 
 
 OPTION_KEYS = ("ai_scheduler_planner", "ai_scheduler_llm_model", "ai_scheduler_require_approval",
-               "ai_scheduler_approval_timeout_minutes", "ai_scheduler_approval_on_timeout")
+               "ai_scheduler_approval_timeout_minutes", "ai_scheduler_approval_on_timeout",
+               # objective_options.RUN_OPTION_KEYS (kept literal: this module imports nothing heavy)
+               "ai_scheduler_delay_cost_per_hour", "ai_scheduler_carbon_weight", "ai_scheduler_carbon_budget_kg")
 
 
 def run_options(params: Any, conf: Any) -> dict[str, Any]:

@@ -73,7 +73,8 @@ class PlanPlacementOperator(BaseOperator):
         offers = settings.offers
         weights = Weights(**{**settings.weights.model_dump(by_alias=False), **self.weights})
         manifest = build_manifest(run, now=datetime.now(timezone.utc), offers=offers, weights=weights,
-                                  default_duration_hours=settings.default_duration_hours)
+                                  default_duration_hours=settings.default_duration_hours,
+                                  defaults=settings.manifest_defaults)
         if self.allowed_providers or self.allowed_regions:
             jobs = [j.model_copy(update={"allowed_providers": j.allowed_providers or self.allowed_providers,
                                          "allowed_regions": j.allowed_regions or self.allowed_regions})

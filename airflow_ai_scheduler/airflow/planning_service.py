@@ -552,7 +552,8 @@ class PlanningService:
         try:
             manifest = build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, estimates=estimates,
                                       default_duration_hours=self.settings.default_duration_hours,
-                                      weights=self.settings.weights, measured=measured)
+                                      weights=self.settings.weights, measured=measured,
+                                      defaults=self.settings.manifest_defaults)
         except ValueError as exc:  # e.g. every task already finished
             log.info("nothing to plan for %s/%s: %s", dag_id, run_id, exc)
             return None

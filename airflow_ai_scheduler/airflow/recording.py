@@ -64,6 +64,11 @@ def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement
     outcome = launch.get("outcome") or outcomes.for_state(facts.get("state"),
                                                           launch.get("executor_state") == "failed")
     price = float(launch.get("price") or 0.0)
+    co2_rate = launch.get("co2e_kg_per_hour")
+    if co2_rate is None:  # the plan's kg CO2e per hour on this placement (energy scales with time on it)
+        kg, s0, e0 = (getattr(placement, a, None) for a in ("estimated_co2e_kg", "start_time", "expected_end_time"))
+        hours = (e0 - s0).total_seconds() / 3600.0 if s0 is not None and e0 is not None else 0.0
+        co2_rate = kg / hours if kg is not None and hours > 0 else None
     return {
         "dag_id": key.dag_id, "task_id": key.task_id, "run_id": key.run_id, "map_index": key.map_index,
         "try_number": key.try_number, "fleet": launch.get("fleet"),
@@ -75,6 +80,7 @@ def build_try(key: Any, launch: dict[str, Any], facts: dict[str, Any], placement
         "actual_start": start, "actual_end": end, "runtime_seconds": runtime,
         "price_per_hour_at_launch": price, "actual_cost": round(runtime / 3600.0 * price, 8),
         "outcome": outcome, "hostname": facts.get("hostname"),
+        "co2e_kg": round(runtime / 3600.0 * co2_rate, 8) if co2_rate is not None else None,
     }
 
 

@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--catalog", type=Path, help="a refreshed price catalog CSV instead of the bundled one")
     p.add_argument("--output", "-o", type=Path, help="write the plan JSON here")
     p.add_argument("--json", action="store_true", help="print the plan JSON instead of the table")
+    p.add_argument("--carbon-forecast", type=Path, metavar="FORECAST.csv",
+                   help="grid carbon intensity over time (location,from,g_co2e_per_kwh) instead of the bundled table")
+    p.add_argument("--pareto", action="store_true",
+                   help="print the non-dominated plans over cost × tardiness × risk × carbon (a weight sweep) "
+                        "instead of one plan")
+    p.add_argument("--pareto-plot", type=Path, metavar="FRONT.png", help="--pareto: also plot the front (plot extra)")
     p.set_defaults(func=cmd_plan)
 
     v = sub.add_parser("validate", help="check a plan against its manifest")
@@ -53,20 +59,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from airflow_ai_scheduler.planning.base import run_planner
 
     manifest = load_manifest(_read(args.manifest))
+    if args.carbon_forecast:
+        from airflow_ai_scheduler.catalog.carbon import load_forecast
+        from airflow_ai_scheduler.exceptions import CatalogError, ManifestError, Problem
+
+        try:
+            forecast = load_forecast(args.carbon_forecast)
+        except CatalogError as exc:
+            raise ManifestError([Problem("--carbon-forecast", str(exc))], what="carbon forecast") from None
+        manifest = load_manifest({**manifest.model_dump(mode="json"), "carbonForecast": forecast})
     offers = _offers(manifest, args.catalog)
+    if args.pareto:
+        return _pareto(args, manifest, offers)
     if args.planner == "llm" and args.dry_run:
         from airflow_ai_scheduler.planning.llm import build_prompt
 
         print(build_prompt(manifest, offers))
         return 0
-    kwargs: dict[str, object] = {}
-    if args.planner == "optimal":
-        kwargs["time_limit_seconds"] = args.time_limit
-    elif args.planner == "llm":
-        kwargs["fallback_time_limit_seconds"] = args.time_limit
-        if args.model:
-            kwargs["model"] = args.model
-    result = run_planner(args.planner, manifest, offers, **kwargs)
+    result = run_planner(args.planner, manifest, offers, **_planner_kwargs(args))
     plan = result.plan
     if result.exchange is not None:
         ex = result.exchange
@@ -81,6 +91,39 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(format_plan(plan, manifest, offers))
     return 0 if plan.is_valid else 1
+
+
+def _planner_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    if args.planner == "optimal":
+        return {"time_limit_seconds": args.time_limit}
+    if args.planner == "llm":
+        return {"fallback_time_limit_seconds": args.time_limit, **({"model": args.model} if args.model else {})}
+    return {}
+
+
+def _pareto(args: argparse.Namespace, manifest: Manifest, offers) -> int:
+    from airflow_ai_scheduler.planning.pareto import pareto_front, plot_front
+
+    points = pareto_front(manifest, offers, planner=args.planner, **_planner_kwargs(args))
+    rows = [("#", "w_tardiness", "w_risk", "w_carbon $/kg", "cost $", "tardiness h", "risk", "kg CO2e")]
+    for i, p in enumerate(points, start=1):
+        o, w = p.objective, p.weights
+        rows.append((str(i), f"{w.tardiness:g}", f"{w.risk:g}", f"{w.carbon:g}", f"{o.cost:.4f}",
+                     f"{o.tardiness:.3f}", f"{o.risk:.3f}", f"{o.co2e_kg:.4f}"))
+    if args.json or args.output:
+        text = json.dumps([p.as_row() for p in points], indent=2)
+        if args.output:
+            args.output.write_text(text)
+        if args.json:
+            print(text)
+    if not args.json:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        print("\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows))
+        print(f"{len(points)} non-dominated plan(s) of a {args.planner} weight sweep (w_cost = 1); "
+              "each is no worse than every other on some criterion")
+    if args.pareto_plot:
+        plot_front(points, str(args.pareto_plot), title=f"Pareto front ({args.planner}, {len(manifest.jobs)} jobs)")
+    return 0 if points else 1
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -119,6 +162,15 @@ def format_plan(plan: Plan, manifest: Manifest, offers) -> str:
     lines.append("")
     lines.append(f"planner {plan.planner} ({plan.status}) in {plan.planning_seconds:.3f} s — "
                  f"Ω {o.total:.4f} = cost ${o.cost:.4f} + tardiness {o.tardiness:.3f} h + risk {o.risk:.3f}")
+    extra = [f"emissions {o.co2e_kg:.4f} kg CO2e" + (f" (w_carbon {manifest.weights.carbon:g} $/kg)"
+                                                      if manifest.weights.carbon else "")]
+    if o.delay_cost:
+        extra.append(f"delay cost ${o.delay_cost:.4f}")
+    lines.append("; ".join(extra))
+    if plan.commitments:
+        from airflow_ai_scheduler.planning.commitments import format_commitment
+
+        lines += [format_commitment(c) for c in plan.commitments]
     if plan.lower_bound is not None:
         lines.append(f"lower bound {plan.lower_bound:.4f}, gap {100 * (plan.gap or 0):.2f} %")
     ref = on_demand_reference(manifest, offers)

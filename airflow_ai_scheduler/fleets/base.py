@@ -57,6 +57,10 @@ class FleetSpec(BaseModel):
     memory_gib: float | None = Field(None, gt=0)
     gpus: int | None = Field(None, ge=0)
     gpu_type: str | None = None
+    reserved_instances: int | None = Field(None, ge=1, description="of its slots, how many are reserved "
+                                           "instances (a commitment: marginal price 0, filled first)")
+    reserved_usd_per_hour: float | None = Field(None, ge=0, description="amortised price of the reservation per "
+                                                "hour, for the report")
 
     @property
     def location(self) -> str:

@@ -62,13 +62,15 @@ class HistoryStore:
                 manifest_hash=p.manifest_hash, manifest_json=manifest.model_dump_json() if manifest else None,
                 plan_json=p.model_dump_json(), on_demand_cost=on_demand_cost, superseded=False,
                 llm_exchange_id=llm_exchange_id, created_at=datetime.now(timezone.utc),
+                objective_co2e_kg=o.co2e_kg, objective_delay_cost=o.delay_cost,
             )).inserted_primary_key[0]
             if p.placements:
                 s.execute(insert(placement), [dict(
                     plan_id=plan_id, dag_id=dag_id, run_id=run_id, job_id=x.job_id, offer_id=x.offer_id,
                     provider=x.provider, region=x.region, instance_type=x.instance_type, tier=x.tier,
                     planned_start=x.start_time, planned_end=x.expected_end_time, planned_cost=x.estimated_cost,
-                    rationale=x.rationale) for x in p.placements])
+                    rationale=x.rationale, planned_co2e_kg=x.estimated_co2e_kg, commitment=x.commitment)
+                    for x in p.placements])
         return int(plan_id)
 
     def latest_plan(self, dag_id: str, run_id: str) -> StoredPlan | None:
@@ -329,6 +331,8 @@ def merge_segment(open_row: Mapping[str, Any], row: Mapping[str, Any]) -> dict[s
     merged["actual_start"] = open_row["actual_start"] or row.get("actual_start")
     merged["runtime_seconds"] = float(open_row["runtime_seconds"] or 0.0) + float(row.get("runtime_seconds") or 0.0)
     merged["actual_cost"] = round(float(open_row["actual_cost"] or 0.0) + float(row.get("actual_cost") or 0.0), 8)
+    if open_row.get("co2e_kg") is not None or row.get("co2e_kg") is not None:
+        merged["co2e_kg"] = round(float(open_row.get("co2e_kg") or 0.0) + float(row.get("co2e_kg") or 0.0), 8)
     for k in ("planned_start", "planned_end", "planned_cost"):
         merged[k] = open_row[k] if open_row[k] is not None else row.get(k)
     return merged

@@ -99,6 +99,8 @@ plan = Table(
     Column("created_at", UtcDateTime, nullable=False, default=_now),
     Column("superseded", Boolean, nullable=False, default=False),
     Column("llm_exchange_id", Integer, ForeignKey("ai_scheduler_llm_exchange.id", ondelete="SET NULL"), nullable=True),
+    Column("objective_co2e_kg", Float, nullable=True),  # expected kg CO2e of the plan
+    Column("objective_delay_cost", Float, nullable=True),  # USD of delay past the earliest possible ends
     Index("idx_ai_scheduler_plan_run", "dag_id", "run_id"),
 )
 
@@ -118,6 +120,8 @@ placement = Table(
     Column("planned_end", UtcDateTime, nullable=False),
     Column("planned_cost", Float, nullable=False),
     Column("rationale", Text, nullable=True),
+    Column("planned_co2e_kg", Float, nullable=True),
+    Column("commitment", String(250), nullable=True),  # commitmentId when on reserved/savings-plan capacity
     Index("idx_ai_scheduler_placement_plan", "plan_id"),
 )
 
@@ -156,6 +160,7 @@ task_history = Table(
     # measures in which the try is an outlier against its task's history (usage/anomaly.py), e.g. "runtime_high"
     Column("anomaly", String(100), nullable=True),
     Column("anomaly_detail", Text, nullable=True),
+    Column("co2e_kg", Float, nullable=True),  # measured runtime × the placement's kg CO2e per hour
     Index("idx_ai_scheduler_history_task", "dag_id", "task_id"),
     Index("idx_ai_scheduler_history_run", "dag_id", "run_id"),
 )

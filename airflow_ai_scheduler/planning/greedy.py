@@ -22,55 +22,27 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right, insort
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from airflow_ai_scheduler.exceptions import InfeasiblePlanError
 from airflow_ai_scheduler.models import Job, Manifest, Offer, Placement, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
+from airflow_ai_scheduler.planning.commitments import split
 from airflow_ai_scheduler.planning.objective import (
     JobScore,
     JobTerms,
     OfferTerms,
     Scorer,
     duration_sigma,
+    expected_runtime,
     restart_overhead,
     transfer_hours,
     within_budget,
 )
+from airflow_ai_scheduler.planning.pools import _EPS, PoolState
 
-_EPS = 1e-9
-
-
-class PoolState:
-    """Per-pool machines (``capacity`` of them), each free from some time; unlimited pools need none. Each
-    pool keeps its machines' free-from times sorted, so both questions are a bisection."""
-
-    def __init__(self) -> None:
-        self._free: dict[str, list[float]] = {}
-
-    def earliest(self, offer: Offer, t: float) -> float:
-        if offer.capacity is None:
-            return t
-        free = self._free.get(offer.offer_id)
-        if free is None or len(free) < offer.capacity:
-            return t
-        return t if free[0] <= t else free[0]
-
-    def take(self, offer: Offer, start: float, end: float) -> None:
-        if offer.capacity is None:
-            return
-        free = self._free.setdefault(offer.offer_id, [])
-        if len(free) < offer.capacity:
-            insort(free, end)
-            return
-        # the busiest machine that is free by ``start`` (best fit keeps earlier gaps for others); a
-        # given start that finds none (priced choices, not planned ones) overlaps: the validator says so
-        i = bisect_right(free, start + _EPS) - 1
-        f = free.pop(max(i, 0))
-        insort(free, max(f, end))
+__all__ = ["GreedyPlanner", "PoolState", "build_plan", "effective_deadlines", "latest_finish"]
 
 
 def latest_finish(manifest: Manifest, scorer: Scorer, margin_sigmas: float = 0.0) -> dict[str, float]:
@@ -119,7 +91,7 @@ class _Scheduler:
     def __init__(self, manifest: Manifest, offers: list[Offer]) -> None:
         self.manifest = manifest
         self.scorer = Scorer(manifest, offers)
-        self.pools = PoolState()
+        self.pools = PoolState(self.scorer.resources)
         self.location_of: dict[str, str] = {}
         self.scores: dict[str, JobScore] = {}
         self.offer_of: dict[str, Offer] = {}
@@ -155,16 +127,19 @@ class _Scheduler:
                        lf: float) -> tuple[float, JobScore]:
         """:meth:`evaluate` from precomputed terms: ``ready`` and ``egress_cost`` at the offer's location."""
         offer, scorer = ot.offer, self.scorer
-        earliest = self.pools.earliest(offer, ready)
+        earliest = self.pools.earliest(offer, ready, ot.runtime)
         sc = scorer.score_terms(jt, ot, earliest, egress_cost)
         best = (self._omega(sc, lf), sc)
         curve = ot.curve
-        if not curve.constant:
+        breaks = [] if curve.constant else curve.breakpoints_after(earliest)
+        if not ot.carbon.constant and scorer.weights.carbon > 0:  # a greener hour may be worth the wait
+            breaks = sorted({*breaks, *ot.carbon.breakpoints_after(earliest)})
+        if breaks:
             horizon = lf - ot.runtime if math.isfinite(lf) else math.inf
-            for b in curve.breakpoints_after(earliest):
+            for b in breaks:
                 if b > horizon:
                     continue
-                sc = scorer.score_terms(jt, ot, self.pools.earliest(offer, b), egress_cost)
+                sc = scorer.score_terms(jt, ot, self.pools.earliest(offer, b, ot.runtime), egress_cost)
                 omega = self._omega(sc, lf)
                 if omega < best[0] - _EPS:
                     best = (omega, sc)
@@ -190,10 +165,12 @@ class _Scheduler:
 
     def placement(self, job: Job) -> Placement:
         offer, sc = self.offer_of[job.job_id], self.scores[job.job_id]
+        base, commitment = split(offer.offer_id)
         return Placement(
-            job_id=job.job_id, offer_id=offer.offer_id, provider=offer.provider, region=offer.region,
+            job_id=job.job_id, offer_id=base, provider=offer.provider, region=offer.region,
             instance_type=offer.instance_type, tier=offer.tier, start_time=self.manifest.at(sc.start),
             expected_end_time=self.manifest.at(sc.end), estimated_cost=round(sc.cost, 6),
+            estimated_co2e_kg=round(sc.co2e_kg, 6), commitment=commitment,
             rationale=rationale(self.scorer, job, offer, sc),
         )
 
@@ -201,7 +178,9 @@ class _Scheduler:
 def rationale(scorer: Scorer, job: Job, offer: Offer, sc: JobScore) -> str:
     """One line a person can check: what, why (price, risk), and how it stands against its deadline."""
     curve = scorer.curve(offer)
-    parts = [f"{offer.tier} {offer.instance_type} in {offer.location} at ${curve.price_at(sc.start):.4g}/h"]
+    _, commitment = split(offer.offer_id)
+    parts = [f"{offer.tier} {offer.instance_type} in {offer.location} "
+             + (f"on commitment {commitment} (marginal $0/h)" if commitment else f"at ${curve.price_at(sc.start):.4g}/h")]
     if offer.tier == "spot" and offer.interruption_rate_per_hour > 0:
         rework = sc.runtime - job.estimated_duration_hours
         parts.append(f"λ={offer.interruption_rate_per_hour:.3g}/h adds {rework * 60:.1f} min expected rework"
@@ -210,11 +189,13 @@ def rationale(scorer: Scorer, job: Job, offer: Offer, sc: JobScore) -> str:
         parts.append(f"starts +{sc.start:.2f} h")
     if sc.egress_cost > 0:
         parts.append(f"egress ${sc.egress_cost:.2f}")
+    if sc.delay_cost > 0.005:
+        parts.append(f"delay ${sc.delay_cost:.2f}")
     deadline = scorer.deadline_h[job.job_id]
     if deadline is not None:
         slack = deadline - sc.end
         parts.append(f"{slack:.2f} h before its deadline" if slack >= 0 else f"{-slack:.2f} h LATE")
-    parts.append(f"expected ${sc.cost:.4g}")
+    parts.append(f"expected ${sc.cost:.4g}, {sc.co2e_kg:.3g} kg CO2e")
     return "; ".join(parts)
 
 
@@ -246,75 +227,96 @@ class GreedyPlanner:
         cands = CandidateIndex(manifest, offers, prune=self.prune)
         lf = latest_finish(manifest, sched.scorer, self.margin_sigmas)
         outputs = self._outputs(manifest) if self.lookahead else {}
-        scorer, w = sched.scorer, manifest.weights
-        statics: dict[int, tuple[list[Offer], list[tuple[int, str, float, float, tuple[float, float]]]]] = {}
+        statics: dict[int, tuple[list[Offer], list[tuple[int, str, float, float, tuple[float, float], float]]]] = {}
         for job in self._order(manifest, lf):
             options = cands.for_job(job)
             if not options:
-                raise InfeasiblePlanError([cands.why_none(job)])
+                raise cands.error(job)
             static = statics.get(id(options))
             if static is None:
-                static = statics[id(options)] = (options, self._static(scorer, options))
-            jt, lfj = scorer.job_terms(job), lf[job.job_id]
-            edges = scorer.input_edges(job, sched.location_of)
-            sends = outputs.get(job.job_id, ())
-            at: dict[str, tuple[float, float, float]] = {}  # location → (ready, egress, look-ahead egress)
-            terms: dict[object, tuple[float, float, float]] = {}  # λ (and vCPUs) → (E[T], P_int, σ)
-            wc, wr, wt, dl, elastic = w.cost, w.risk * jt.pf, w.tardiness, jt.deadline, job.elastic
-            ranked = []
-            for i, loc, low, lam, lam_vcpus in static[1]:
-                here = at.get(loc)
-                if here is None:
-                    ahead = 0.0
-                    for dst, gb in sends:
-                        ahead += gb * scorer.rate(loc, dst)
-                    here = at[loc] = (sched.ready_at(job, loc), scorer.egress_cost(edges, loc), wc * ahead)
-                key = lam_vcpus if elastic else lam
-                t = terms.get(key)
-                if t is None:
-                    t = terms[key] = scorer.runtime_terms(job, options[i])
-                # a floor under the marginal Ω at any start ≥ ready: the lowest price over the whole
-                # runtime, the egress, P_int as the risk, and the lateness of ending at ready + E[T]
-                end = here[0] + t[0]
-                floor = wc * (low * t[0] + here[1]) + here[2] + wr * t[1]
-                if dl is not None and end > dl:
-                    floor += wt * jt.pf * (end - dl)
-                if end > lfj + _EPS:
-                    floor += wt * (end - lfj)
-                ranked.append((floor, i, t, here))
-            # evaluate the most promising first, stop at a floor above the best Ω so far, and pick among
-            # those evaluated as a scan in candidate order would
-            ranked.sort(key=lambda r: (r[0], r[1]))
-            # the one budget rule (objective.within_budget): an offer over the job's budget is taken only when
-            # none is within it, so only within-budget Ω bounds the search
-            evaluated = []
-            best_omega = math.inf
-            for floor, i, t, here in ranked:
-                if floor > best_omega + _EPS:
-                    break
-                offer = options[i]
-                omega, sc = sched.evaluate_terms(jt, OfferTerms(offer, *t, scorer.curve(offer)), here[0], here[1],
-                                                 lfj)
-                omega += here[2]
-                over = not within_budget(job, sc.cost)
-                evaluated.append((i, omega, sc, over))
-                if not over:
-                    best_omega = min(best_omega, omega)
-            evaluated.sort(key=lambda e: e[0])
-            best = evaluated[0]
-            for e in evaluated[1:]:
-                if e[3] < best[3] or (e[3] == best[3] and e[1] < best[1] - _EPS):
-                    best = e
-            sched.commit(job, options[best[0]], best[2])
+                static = statics[id(options)] = (options, self._static(sched.scorer, options))
+            ranked = self._ranked(sched, job, options, static[1], lf[job.job_id], outputs.get(job.job_id, ()))
+            i, sc = self._pick(sched, job, options, ranked, lf[job.job_id])
+            sched.commit(job, options[i], sc)
         return sched.to_plan(self.name, watch)
 
     @staticmethod
-    def _static(scorer: Scorer, options: list[Offer]) -> list[tuple[int, str, float, float, tuple[float, float]]]:
-        """(index, location, lowest price, λ, (λ, vCPUs)) of each offer of a candidate set."""
+    def _ranked(sched: _Scheduler, job: Job, options: list[Offer], static: list, lfj: float,
+                sends: Sequence[tuple[str, float]]) -> list[tuple[float, int, tuple[float, float, float], tuple]]:
+        """(floor, index, (E[T], P_int, σ), (ready, egress, look-ahead egress)) of each candidate, by floor.
+        The floor is under the marginal Ω at any start ≥ ready: the lowest price (and carbon rate) over the
+        whole runtime, the egress, P_int as the risk, the lateness and delay of ending at ready + E[T]."""
+        scorer, w = sched.scorer, sched.scorer.weights
+        jt = scorer.job_terms(job)
+        edges = scorer.input_edges(job, sched.location_of)
+        at: dict[str, tuple[float, float, float]] = {}  # location → (ready, egress, look-ahead egress)
+        terms: dict[object, tuple[float, float, float]] = {}  # λ (and vCPUs) → (E[T], P_int, σ)
+        wc, wr, wt, dl, elastic = w.cost, w.risk * jt.pf, w.tardiness, jt.deadline, job.elastic
+        wco2, rate, ef = w.carbon, jt.delay_rate, jt.earliest_finish
+        ranked = []
+        for i, loc, low, lam, lam_vcpus, low_co2 in static:
+            here = at.get(loc)
+            if here is None:
+                ahead = 0.0
+                for dst, gb in sends:
+                    ahead += gb * scorer.rate(loc, dst)
+                here = at[loc] = (sched.ready_at(job, loc), scorer.egress_cost(edges, loc), wc * ahead)
+            key = lam_vcpus if elastic else lam
+            t = terms.get(key)
+            if t is None:
+                t = terms[key] = scorer.runtime_terms(job, options[i])
+            end = here[0] + t[0]
+            floor = wc * (low * t[0] + here[1]) + here[2] + wr * t[1]
+            if wco2:
+                floor += wco2 * low_co2 * t[0]
+            if rate and end > ef:
+                floor += rate * (end - ef)
+            if dl is not None and end > dl:
+                floor += wt * jt.pf * (end - dl)
+            if end > lfj + _EPS:
+                floor += wt * (end - lfj)
+            ranked.append((floor, i, t, here))
+        ranked.sort()  # by floor, then candidate index (unique: the rest is never compared)
+        return ranked
+
+    @staticmethod
+    def _pick(sched: _Scheduler, job: Job, options: list[Offer], ranked: list, lfj: float) -> tuple[int, JobScore]:
+        """Evaluate the most promising first, stop at a floor above the best Ω so far, and pick among those
+        evaluated as a scan in candidate order would: (candidate index, its score). The one budget rule
+        (objective.within_budget): an offer over the job's budget is taken only when none is within it, so
+        only within-budget Ω bounds the search."""
+        scorer = sched.scorer
+        jt = scorer.job_terms(job)
+        evaluated = []
+        best_omega = math.inf
+        for floor, i, t, here in ranked:
+            if floor > best_omega + _EPS:
+                break
+            offer = options[i]
+            ot = OfferTerms(offer, *t, scorer.curve(offer), scorer.carbon_curve(offer))
+            omega, sc = sched.evaluate_terms(jt, ot, here[0], here[1], lfj)
+            omega += here[2]
+            over = not within_budget(job, sc.cost)
+            evaluated.append((i, omega, sc, over))
+            if not over:
+                best_omega = min(best_omega, omega)
+        evaluated.sort()  # by candidate index (unique)
+        best = evaluated[0]
+        for e in evaluated[1:]:
+            if e[3] < best[3] or (e[3] == best[3] and e[1] < best[1] - _EPS):
+                best = e
+        return best[0], best[2]
+
+    @staticmethod
+    def _static(scorer: Scorer, options: list[Offer]
+                ) -> list[tuple[int, str, float, float, tuple[float, float], float]]:
+        """(index, location, lowest price, λ, (λ, vCPUs), lowest kg CO2e per hour) of each offer of a
+        candidate set."""
         out = []
         for i, o in enumerate(options):
             lam = o.interruption_rate_per_hour if o.tier == "spot" else 0.0
-            out.append((i, o.location, min(scorer.curve(o).prices), lam, (lam, o.vcpus)))
+            out.append((i, o.location, min(scorer.curve(o).prices), lam, (lam, o.vcpus),
+                        min(scorer.carbon_curve(o).prices)))
         return out
 
     def _outputs(self, manifest: Manifest) -> dict[str, list[tuple[str, float]]]:
@@ -372,7 +374,7 @@ def build_plan(manifest: Manifest, offers: list[Offer], choices: Mapping[str, Ch
         if any(d not in sched.scores for d in job.dependencies):
             start = max(0.0, choice.start_hours or 0.0)
         elif choice.start_hours is None:
-            start = sched.pools.earliest(offer, sched.ready_time(job, offer))
+            start = sched.pools.earliest(offer, sched.ready_time(job, offer), expected_runtime(job, offer))
         else:
             start = choice.start_hours
         sc = sched.scorer.score(job, offer, start, sched.location_of)

@@ -16,7 +16,17 @@ For job *j* placed on offer *o* (hourly price p(t), spot interruption rate λ pe
 * **Risk** = π_j · (1 − (1 − P_miss)(1 − P_int)): P_int = 1 − e^{−λ·E[T]} is the chance of at least one
   interruption; P_miss = 1 − Φ((deadline − s − E[T]) / σ) with σ² = durationStd² + (E[T] − D)²
   (durationStd defaults to 10 % of D).
-* **Ω** = w_cost·Σcost + w_tardiness·Σtardiness + w_risk·Σrisk.
+* **Carbon** (kg CO2e) = ∫_s^{s+E[T]} c(t) dt with c(t) = instance watts × PUE × grid intensity(t) — the
+  power model and region table of :mod:`airflow_ai_scheduler.catalog.carbon`, the manifest's
+  ``carbonForecast`` for time-varying intensity.
+* **Delay cost** (USD) = r_j · max(0, s + E[T] − EF_j): r_j the job's ``delayCostPerHour`` (else the
+  manifest's), EF_j its earliest possible finish (dependencies' earliest finishes + its duration at the
+  largest elastic speedup; capacity ignored) — what waiting costs, so idle dearer capacity wins over a
+  long queue for a cheap pool.
+* **Ω** = w_cost·Σcost + w_tardiness·Σtardiness + w_risk·Σrisk + w_carbon·ΣCO2e + Σdelay cost.
+
+Committed capacity (reserved instances, savings plans) appears as zero-priced variants of the offers it
+covers (:mod:`.commitments`): the Scorer's offers include them.
 """
 
 from __future__ import annotations
@@ -26,7 +36,17 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from airflow_ai_scheduler.models import Egress, Job, Manifest, Objective, Offer, Plan, topological_order
+from airflow_ai_scheduler.models import (
+    Egress,
+    Job,
+    Manifest,
+    Objective,
+    Offer,
+    Placement,
+    Plan,
+    topological_order,
+)
+from airflow_ai_scheduler.planning import commitments
 
 #: Checkpoint interval assumed for a checkpointable job that does not state one (hours).
 DEFAULT_CHECKPOINT_INTERVAL_HOURS = 0.25
@@ -150,13 +170,18 @@ class PriceCurve:
 
     @classmethod
     def of(cls, offer: Offer, manifest: Manifest) -> PriceCurve:
-        times, prices = [-math.inf], [offer.price_per_hour]
-        for p in offer.price_schedule or []:
-            h = manifest.hours(p.from_)
+        return cls.steps(offer.price_per_hour, [(manifest.hours(p.from_), p.price_per_hour)
+                                                for p in offer.price_schedule or []])
+
+    @classmethod
+    def steps(cls, base: float, points: list[tuple[float, float]]) -> PriceCurve:
+        """``base`` until the first point, then each point's value from its time (hours) on."""
+        times, prices = [-math.inf], [base]
+        for h, v in points:
             if h <= times[-1]:
                 continue
             times.append(h)
-            prices.append(p.price_per_hour)
+            prices.append(v)
         curve = cls(times, prices)
         acc = [0.0, 0.0]
         for i in range(2, len(times)):
@@ -186,6 +211,29 @@ class PriceCurve:
         return [x for x in self.times[1:] if x > t]
 
 
+def forecast_points(manifest: Manifest) -> dict[str, list[tuple[float, float]]]:
+    """The manifest's carbon forecast as location → [(hours since now, g CO2e/kWh)], sorted."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for p in manifest.carbon_forecast or []:
+        out.setdefault(p.location, []).append((manifest.hours(p.from_), p.g_co2e_per_kwh))
+    for pts in out.values():
+        pts.sort()
+    return out
+
+
+def carbon_curve(offer: Offer, forecast: list[tuple[float, float]]) -> PriceCurve:
+    """kg CO2e per hour of a task on ``offer``: its watts (stated, else the power model) × PUE × the grid's
+    intensity (stated, else the region table; the forecast's steps from their times on)."""
+    from airflow_ai_scheduler.catalog.carbon import instance_watts, region_carbon
+
+    rc = region_carbon(offer.provider, offer.region)
+    watts = offer.power_watts if offer.power_watts is not None else instance_watts(
+        offer.provider, offer.instance_type, offer.vcpus, offer.memory_gib, offer.gpus, offer.gpu_type)
+    kw = watts * rc.pue / 1000.0
+    base = offer.carbon_intensity_g_per_kwh if offer.carbon_intensity_g_per_kwh is not None else rc.g_co2e_per_kwh
+    return PriceCurve.steps(kw * base / 1000.0, [(h, kw * g / 1000.0) for h, g in forecast])
+
+
 @dataclass(slots=True)
 class JobScore:
     start: float  # hours since now
@@ -194,6 +242,8 @@ class JobScore:
     egress_cost: float
     tardiness: float  # priority-weighted hours
     risk: float  # priority-weighted probability
+    co2e_kg: float = 0.0
+    delay_cost: float = 0.0  # USD
 
     @property
     def end(self) -> float:
@@ -214,6 +264,7 @@ class OfferTerms:
     p_int: float  # P(at least one interruption)
     sigma: float  # σ of the runtime
     curve: PriceCurve
+    carbon: PriceCurve  # kg CO2e per hour while it runs
 
 
 @dataclass(slots=True)
@@ -222,6 +273,8 @@ class JobTerms:
 
     pf: float
     deadline: float | None
+    delay_rate: float = 0.0  # USD per hour past ``earliest_finish``
+    earliest_finish: float = 0.0
 
 
 class Scorer:
@@ -229,8 +282,9 @@ class Scorer:
 
     def __init__(self, manifest: Manifest, offers: list[Offer]) -> None:
         self.manifest = manifest
-        self.offers = offers
+        self.offers = offers = commitments.expand(manifest, offers)
         self.offer_map = {o.offer_id: o for o in offers}
+        self.resources = commitments.Resources(manifest, offers)
         self.jobs = manifest.job_map
         self.order = topological_order(manifest.jobs)
         self.weights = manifest.weights
@@ -240,6 +294,41 @@ class Scorer:
             j.job_id: manifest.hours(j.deadline) if j.deadline is not None else None for j in manifest.jobs
         }
         self._job_terms: dict[str, JobTerms] = {}
+        self._carbon: dict[str, PriceCurve] = {}
+        self._forecast = forecast_points(manifest)
+        self._earliest_finish = self._earliest_finishes() if self._any_delay_cost() else {}
+        self._latency = None
+
+    def _any_delay_cost(self) -> bool:
+        m = self.manifest
+        return m.delay_cost_per_hour > 0 or any(j.delay_cost_per_hour for j in m.jobs)
+
+    def _earliest_finishes(self) -> dict[str, float]:
+        """EF_j: dependencies' EF + the job's duration at the largest speedup any offer could give."""
+        ef: dict[str, float] = {}
+        for j in self.order:
+            d = j.estimated_duration_hours / (ELASTIC_MAX_SPEEDUP if j.elastic else 1.0)
+            ef[j.job_id] = max((ef[x] for x in j.dependencies), default=0.0) + d
+        return ef
+
+    @property
+    def latency(self):  # noqa: ANN201 - catalog.latency.LatencyTable, imported lazily (import cycle)
+        if self._latency is None:
+            from airflow_ai_scheduler.catalog.latency import LatencyTable
+
+            self._latency = LatencyTable((p.from_, p.to, p.p95_ms) for p in self.manifest.latency)
+        return self._latency
+
+    def carbon_curve(self, offer: Offer) -> PriceCurve:
+        """kg CO2e per hour of a task on ``offer`` as a step function of hours since now."""
+        c = self._carbon.get(offer.offer_id)
+        if c is None:
+            c = self._carbon[offer.offer_id] = carbon_curve(offer, self._forecast.get(offer.location, []))
+        return c
+
+    def offer_for(self, p: Placement) -> Offer | None:
+        """The offer a placement runs on: its commitment's variant when it has one."""
+        return self.offer_map.get(commitments.variant_id(p.offer_id, p.commitment))
 
     def curve(self, offer: Offer) -> PriceCurve:
         c = self._curves.get(offer.offer_id)
@@ -257,11 +346,13 @@ class Scorer:
     def job_terms(self, job: Job) -> JobTerms:
         t = self._job_terms.get(job.job_id)
         if t is None:
-            t = self._job_terms[job.job_id] = JobTerms(priority_factor(job), self.deadline_h[job.job_id])
+            rate = job.delay_cost_per_hour if job.delay_cost_per_hour is not None else self.manifest.delay_cost_per_hour
+            t = self._job_terms[job.job_id] = JobTerms(priority_factor(job), self.deadline_h[job.job_id], rate,
+                                                       self._earliest_finish.get(job.job_id, 0.0))
         return t
 
     def offer_terms(self, job: Job, offer: Offer) -> OfferTerms:
-        return OfferTerms(offer, *self.runtime_terms(job, offer), self.curve(offer))
+        return OfferTerms(offer, *self.runtime_terms(job, offer), self.curve(offer), self.carbon_curve(offer))
 
     @staticmethod
     def runtime_terms(job: Job, offer: Offer) -> tuple[float, float, float]:
@@ -319,19 +410,25 @@ class Scorer:
             tard = max(0.0, -slack)
             p_miss = miss_probability(slack, ot.sigma)
         risk = 1.0 - (1.0 - p_miss) * (1.0 - ot.p_int)
-        return JobScore(start, runtime, compute, egress_cost, jt.pf * tard, jt.pf * risk)
+        co2 = ot.carbon.integral(start, start + runtime)
+        delay = jt.delay_rate * (start + runtime - jt.earliest_finish) if jt.delay_rate else 0.0
+        return JobScore(start, runtime, compute, egress_cost, jt.pf * tard, jt.pf * risk, co2, max(0.0, delay))
 
     def omega(self, s: JobScore) -> float:
         w = self.weights
-        return w.cost * s.cost + w.tardiness * s.tardiness + w.risk * s.risk
+        return (w.cost * s.cost + w.tardiness * s.tardiness + w.risk * s.risk + w.carbon * s.co2e_kg
+                + s.delay_cost)
 
     def objective(self, scores: list[JobScore]) -> Objective:
         cost = sum(s.cost for s in scores)
         tard = sum(s.tardiness for s in scores)
         risk = sum(s.risk for s in scores)
+        co2 = sum(s.co2e_kg for s in scores)
+        delay = sum(s.delay_cost for s in scores)
         w = self.weights
-        return Objective(cost=round(cost, 6), tardiness=round(tard, 6), risk=round(risk, 6),
-                         total=round(w.cost * cost + w.tardiness * tard + w.risk * risk, 6))
+        total = w.cost * cost + w.tardiness * tard + w.risk * risk + w.carbon * co2 + delay
+        return Objective(cost=round(cost, 6), tardiness=round(tard, 6), risk=round(risk, 6), total=round(total, 6),
+                         co2e_kg=round(co2, 6), delay_cost=round(delay, 6))
 
     def score_plan(self, plan: Plan) -> dict[str, JobScore]:
         """Scores of every placement whose job and offer are known (unknown ones are the validator's)."""
@@ -340,7 +437,7 @@ class Scorer:
         out: dict[str, JobScore] = {}
         for job in self.order:
             p = pm.get(job.job_id)
-            offer = self.offer_map.get(p.offer_id) if p else None
+            offer = self.offer_for(p) if p else None
             if p is None or offer is None:
                 continue
             out[job.job_id] = self.score(job, offer, self.manifest.hours(p.start_time), location_of)

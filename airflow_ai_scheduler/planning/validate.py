@@ -8,8 +8,11 @@ problem. Rules:
 offer · ``resources`` / ``not_allowed`` the offer does not fit or is not allowed · ``start_before_now`` ·
 ``dependency`` starts before a dependency's expected end plus transfer time · ``capacity`` a pool runs
 more instances than its capacity · ``budget`` a job's expected cost over its budgetUsd ·
-``plan_budget`` the plan's cost over the manifest's budgetUsd · ``hard_deadline`` expected end after a
-hard deadline · ``inconsistent`` the stated end or cost differs from the objective's own computation.
+``plan_budget`` the plan's cost over the manifest's budgetUsd · ``carbon_budget`` the plan's kg CO2e over
+the manifest's carbonBudgetKg · ``latency`` the offer's region is farther (p95) from the job's endpointRegion
+than its maxLatencyMs · ``hard_deadline`` expected end after a hard deadline · ``inconsistent`` the stated
+end, cost or CO2e differs from the objective's own computation. ``capacity`` covers pools and commitments
+(reserved instances at once; a savings plan's USD per hour).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from airflow_ai_scheduler.models import Manifest, Offer, Plan, Violation
-from airflow_ai_scheduler.planning.candidates import fit_problem
+from airflow_ai_scheduler.planning.candidates import fit_problem, latency_problem
 from airflow_ai_scheduler.planning.objective import Scorer
 
 #: float slack for time comparisons, in hours (≈ 0.04 s)
@@ -51,6 +54,11 @@ def validate(manifest: Manifest, plan: Plan, offers: list[Offer], scorer: Scorer
         total = sum(s.cost for s in scores.values())
         if total > manifest.budget_usd * (1 + COST_TOLERANCE):
             bad(None, "plan_budget", f"expected plan cost ${total:.2f} exceeds the manifest budgetUsd ${manifest.budget_usd:.2f}")
+    if manifest.carbon_budget_kg is not None:
+        co2 = sum(s.co2e_kg for s in scores.values())
+        if co2 > manifest.carbon_budget_kg * (1 + COST_TOLERANCE) + 1e-9:
+            bad(None, "carbon_budget", f"expected plan emissions {co2:.3f} kg CO2e exceed the manifest carbonBudgetKg "
+                                       f"{manifest.carbon_budget_kg:.3f}")
     out.extend(_capacity_violations(scorer, scores, placements))
     return out
 
@@ -62,17 +70,19 @@ def _offer_violations(scorer: Scorer, placements: dict) -> list[Violation]:
         out.append(Violation(job_id=job_id, rule=rule, detail=detail))
 
     for jid, p in placements.items():
-        offer = scorer.offer_map.get(p.offer_id)
+        offer = scorer.offer_for(p)
         if offer is None:
-            bad(jid, "unknown_offer", f"offer {p.offer_id!r} does not exist")
+            bad(jid, "unknown_offer", f"offer {p.offer_id!r} does not exist" if p.commitment is None or
+                p.offer_id not in scorer.offer_map else f"commitment {p.commitment!r} does not cover offer {p.offer_id!r}")
             continue
         stated = (p.provider, p.region, p.instance_type, p.tier)
         actual = (offer.provider, offer.region, offer.instance_type, offer.tier)
         if stated != actual:
             bad(jid, "mismatch", f"placement says {'/'.join(stated)} but offer {offer.offer_id!r} is {'/'.join(actual)}")
-        problem = fit_problem(scorer.jobs[jid], offer)
+        problem = fit_problem(scorer.jobs[jid], offer, scorer.latency.p95_ms)
         if problem:
-            rule = "resources" if problem[0].isdigit() or problem.startswith("GPU") else "not_allowed"
+            rule = ("latency" if problem == latency_problem(scorer.jobs[jid], offer, scorer.latency.p95_ms)
+                    else "resources" if problem[0].isdigit() or problem.startswith("GPU") else "not_allowed")
             bad(jid, rule, f"offer {offer.offer_id!r}: {problem}")
     return out
 
@@ -87,7 +97,7 @@ def _timing_violations(manifest: Manifest, scorer: Scorer, scores: dict, placeme
         job, p = scorer.jobs[jid], placements[jid]
         if sc.start < -TIME_TOLERANCE_HOURS:
             bad(jid, "start_before_now", f"starts {p.start_time.isoformat()}, before now {manifest.now.isoformat()}")
-        offer = scorer.offer_map[p.offer_id]
+        offer = scorer.offer_for(p)
         for d in job.dependencies:
             dep = scores.get(d)
             if dep is None:
@@ -111,34 +121,44 @@ def _timing_violations(manifest: Manifest, scorer: Scorer, scores: dict, placeme
             bad(jid, "inconsistent", f"expectedEndTime is {stated_end - sc.end:+.3f} h off the expected runtime")
         if abs(p.estimated_cost - sc.cost) > max(1e-6, COST_TOLERANCE * sc.cost):
             bad(jid, "inconsistent", f"estimatedCost ${p.estimated_cost:.6f} but the objective computes ${sc.cost:.6f}")
+        if p.estimated_co2e_kg is not None and abs(p.estimated_co2e_kg - sc.co2e_kg) > max(1e-6, COST_TOLERANCE * sc.co2e_kg):
+            bad(jid, "inconsistent", f"estimatedCo2eKg {p.estimated_co2e_kg:.6f} but the objective computes "
+                                     f"{sc.co2e_kg:.6f}")
     return out
 
 
 def _capacity_violations(scorer: Scorer, scores: dict, placements: dict) -> list[Violation]:
-    events: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+    events: dict[str, list[tuple[float, int, str, float]]] = defaultdict(list)
+    capacity: dict[str, float] = {}
     for jid, sc in scores.items():
-        offer = scorer.offer_map[placements[jid].offer_id]
-        if offer.capacity is not None:
+        for r in scorer.resources.of(scorer.offer_for(placements[jid])):
+            capacity[r.resource_id] = r.capacity
             # ends sort before starts at the same instant: back-to-back use of one slot is fine
-            events[offer.offer_id].append((sc.start + TIME_TOLERANCE_HOURS, 1, jid))
-            events[offer.offer_id].append((sc.end, 0, jid))
+            events[r.resource_id].append((sc.start + TIME_TOLERANCE_HOURS, 1, jid, r.demand))
+            events[r.resource_id].append((sc.end, 0, jid, r.demand))
     out = []
-    for offer_id, evs in events.items():
-        cap = scorer.offer_map[offer_id].capacity
-        running = 0
-        for t, kind, jid in sorted(evs):
-            running += 1 if kind else -1
-            if kind and running > (cap or 0):
+    for rid, evs in events.items():
+        cap = capacity[rid]
+        running = 0.0
+        for t, kind, jid, d in sorted(evs):
+            running += d if kind else -d
+            if kind and running > cap + 1e-9:
+                what = (f"commitment {rid[1:]!r} would be used {running:g}" if rid.startswith("@")
+                        else f"pool {rid!r} would run {running:g} instances")
                 out.append(Violation(job_id=jid, rule="capacity",
-                                     detail=f"pool {offer_id!r} would run {running} instances at "
-                                            f"+{t:.2f} h, capacity {cap}"))
+                                     detail=f"{what} at +{t:.2f} h, capacity {cap:g}"))
     return out
 
 
 def check(manifest: Manifest, plan: Plan, offers: list[Offer]) -> Plan:
-    """The plan with its ``violations`` filled in (and status ``invalid`` when there are any)."""
+    """The plan with its ``violations`` filled in (and status ``invalid`` when there are any), and the use of
+    each commitment (planning/commitments.py) when the manifest has any."""
     violations = validate(manifest, plan, offers)
     update: dict[str, object] = {"violations": violations}
+    if manifest.commitments:
+        from airflow_ai_scheduler.planning.commitments import commitment_report
+
+        update["commitments"] = commitment_report(manifest, plan, offers)
     if violations:
         update["status"] = "invalid"
     return plan.model_copy(update=update)

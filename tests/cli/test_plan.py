@@ -108,3 +108,37 @@ def test_llm_plan_is_valid_and_its_exchange_written(tmp_path, capsys, monkeypatc
     assert "llm: model" in capsys.readouterr().err
     plan = json.loads(out.read_text())
     assert plan["status"] == "fallback" and plan["violations"] == []
+
+
+def test_plan_reports_emissions_and_takes_a_carbon_forecast(tmp_path, capsys):
+    fc = tmp_path / "fc.csv"
+    fc.write_text("location,from,g_co2e_per_kwh\naws:us-east-1,2020-01-01T00:00:00+00:00,0\n"
+                  "gcp:us-central1,2020-01-01T00:00:00+00:00,0\n")
+    assert main(["plan", str(EXAMPLE), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["objective"]["co2eKg"] > 0 and all(p["estimatedCo2eKg"] is not None for p in plan["placements"])
+    assert main(["plan", str(EXAMPLE)]) == 0
+    assert "kg CO2e" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x\n")
+    assert main(["plan", str(EXAMPLE), "--carbon-forecast", str(bad)]) == 2
+    assert "missing column" in capsys.readouterr().err
+
+
+def test_plan_pareto_prints_the_front_and_plots_it(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png, out = tmp_path / "front.png", tmp_path / "front.json"
+    offers = [{"offerId": oid, "provider": "aws", "region": region, "instanceType": "m5.2xlarge", "vcpus": 8,
+               "memoryGib": 32, "gpus": 1, "gpuType": "V100", "tier": tier, "pricePerHour": price,
+               "interruptionRatePerHour": lam}
+              for oid, region, tier, price, lam in (("dirty", "us-east-1", "on-demand", 3.0, 0),
+                                                    ("clean", "eu-north-1", "on-demand", 3.3, 0),
+                                                    ("spot", "us-east-1", "spot", 1.0, 0.2))]
+    small = _manifest(tmp_path, offers=offers)
+    assert main(["plan", str(small), "--pareto", "--pareto-plot", str(png), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "non-dominated plan(s)" in text and "kg CO2e" in text
+    rows = json.loads(out.read_text())
+    assert rows and {"cost_usd", "co2e_kg", "w_carbon"} <= set(rows[0])
+    assert [r["cost_usd"] for r in rows] == sorted(r["cost_usd"] for r in rows)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,13 +9,15 @@ horizon stays within ~5,000 steps)::
     Σ_a x[j,a] = 1                                       exactly one placement per job
     s[j] = s[j,a], e[j] = s[j,a] + dur[j,a]  if x[j,a]   the job's start and end
     s[j] ≥ e[i] + transfer(loc_i → loc_j)  for i → j     precedence with transfer delay
-    Cumulative({I[j,a] : a on pool p}, 1, capacity_p)    every pool with a capacity
+    Cumulative({I[j,a] : a drawing on r}, demand, cap_r)  every pool and commitment (commitments.py)
     T[j] ≥ e[j] − deadline_j, T[j] ≥ 0                   soft deadlines
     e[j] ≤ deadline_j                    if hardDeadline
     cost[j,a] ≤ budgetUsd_j (alternatives over budget removed); Σ cost ≤ manifest budgetUsd
+    Σ co2[j,a]·x[j,a] ≤ carbonBudgetKg                   co2 = kg CO2e of a at its window's start
     egress[i,j] ≥ GB·rate(ℓ,ℓ')·(L[i,ℓ] + L[j,ℓ'] − 1)     L[j,ℓ] = Σ_{a at ℓ} x[j,a]
     R[j] ≥ P_int[j,a] if x[j,a];  R[j] ≥ P_miss(e[j])      (table over e[j] within ±4σ of the deadline)
-    minimise  Σ cost[j,a]·x[j,a] + Σ egress + w_t·π_j·T[j]·Δ + w_r·π_j·R[j]   (× 10⁴, integers)
+    minimise  Σ (cost + w_carbon·co2)[j,a]·x[j,a] + Σ egress + w_t·π_j·T[j]·Δ + w_r·π_j·R[j]
+              + Σ r_j·Δ·e[j]     (delay cost: its constant −r_j·EF_j dropped)       (× 10⁴, integers)
 
 Approximations, all corrected afterwards: durations are rounded *up* to steps (so every precedence and
 capacity constraint holds for the exact times too), a price window's alternative is costed at the price
@@ -72,6 +74,7 @@ class _Alt:
     dur: int  # steps
     cost: float  # USD, compute + dataRegion egress
     p_int: float
+    co2: float = 0.0  # kg CO2e
 
 
 class _Model:
@@ -112,14 +115,18 @@ class _Model:
             dur = max(1, self.steps(runtime))
             data_cost, data_h = self.scorer.egress(job, o, {}) if job.data_region else (0.0, 0.0)
             lo = self.steps(data_h)
-            curve = self.scorer.curve(o)
+            curve, carbon = self.scorer.curve(o), self.scorer.carbon_curve(o)
             windows = [(lo, self.H)]
-            if not curve.constant:
-                cuts = sorted({max(lo, self.steps(b)) for b in curve.breakpoints_after(0.0)} | {lo})
+            breaks = [] if curve.constant else curve.breakpoints_after(0.0)
+            if not carbon.constant and (self.manifest.weights.carbon > 0 or self.manifest.carbon_budget_kg is not None):
+                breaks = [*breaks, *carbon.breakpoints_after(0.0)]
+            if breaks:
+                cuts = sorted({max(lo, self.steps(b)) for b in breaks} | {lo})
                 windows = [(a, b - 1) for a, b in zip(cuts, [*cuts[1:], self.H + 1], strict=True) if a <= b - 1]
             for a, b in windows:
                 start_h = a * self.step_h
                 cost = curve.integral(start_h, start_h + runtime) + data_cost
+                co2 = carbon.integral(start_h, start_h + runtime)
                 if not within_budget(job, cost) and not fixed:
                     continue
                 if fixed and fixed.start_hours is not None:
@@ -127,15 +134,17 @@ class _Model:
                     if not a <= s <= b:
                         continue
                     a = b = s
-                out.append(_Alt(o, a, b, dur, cost, interruption_probability(o, runtime)))
+                out.append(_Alt(o, a, b, dur, cost, interruption_probability(o, runtime), co2))
         if self.top_k and len(out) > self.top_k and not fixed:
             # large models: the k cheapest (at the labelled location; a few elsewhere), the warm start's,
             # a safe on-demand one
             label = self.labels.get(job.job_id)
             pool = [a for a in out if a.offer.location == label] or out
-            keep = sorted(pool, key=lambda a: a.cost + a.p_int)[: self.top_k]
+            wc = self.manifest.weights.carbon
+            keep = sorted(pool, key=lambda a: a.cost + a.p_int + wc * a.co2)[: self.top_k]
             if pool is not out:  # and the cheapest elsewhere, should the labelled location's pools be crowded
-                keep += sorted((a for a in out if a.offer.location != label), key=lambda a: a.cost + a.p_int)[:OFF_LABEL_K]
+                keep += sorted((a for a in out if a.offer.location != label),
+                               key=lambda a: a.cost + a.p_int + wc * a.co2)[:OFF_LABEL_K]
             hinted = self.keep.get(job.job_id)
             keep += [a for a in out if a not in keep and (a.offer.offer_id == hinted)]
             if not any(a.offer.tier == "on-demand" for a in keep):
@@ -146,13 +155,15 @@ class _Model:
     def build(self) -> None:
         m, w = self.m, self.manifest.weights
         objective = []
-        pools: dict[str, tuple[list, int]] = {}
+        pools: dict[str, tuple[list, list, float]] = {}  # resource → (intervals, demands, capacity)
+        resources = self.scorer.resources
         loc_of: dict[str, dict[str, object]] = {}
         for job in self.scorer.order:
             alts = self._alternatives(job)
             if not alts:
-                raise InfeasiblePlanError([self.cands.why_none(job) if not self.cands.for_job(job) else
-                                           f"job {job.job_id!r}: every candidate offer is over its budgetUsd "
+                if not self.cands.for_job(job):
+                    raise self.cands.error(job)
+                raise InfeasiblePlanError([f"job {job.job_id!r}: every candidate offer is over its budgetUsd "
                                            f"${job.budget_usd}"])
             self.alts[job.job_id] = alts
             self.n_alts += len(alts)
@@ -170,13 +181,18 @@ class _Model:
                 iv = m.NewOptionalFixedSizeIntervalVar(sa, a.dur, x, f"i_{jid}_{k}")
                 m.Add(s == sa).OnlyEnforceIf(x)
                 m.Add(e == sa + a.dur).OnlyEnforceIf(x)
-                if a.offer.capacity is not None:
-                    pools.setdefault(a.offer.offer_id, ([], a.offer.capacity))[0].append(iv)
-                objective.append(int(round(SCALE * w.cost * a.cost)) * x)
+                for r in resources.of(a.offer):
+                    ivs, demands, _ = pools.setdefault(r.resource_id, ([], [], r.capacity))
+                    ivs.append(iv)
+                    demands.append(r.demand)
+                objective.append(int(round(SCALE * (w.cost * a.cost + w.carbon * a.co2))) * x)
                 m.Add(risk >= int(round(SCALE * w.risk * pf * a.p_int))).OnlyEnforceIf(x)
                 xs.append(x)
             m.AddExactlyOne(xs)
             self.x[jid], self.start[jid], self.end[jid] = xs, s, e
+            rate = self.scorer.job_terms(job).delay_rate
+            if rate > 0:
+                objective.append(int(round(SCALE * rate * self.step_h)) * e)
             deadline = self.scorer.deadline_h[jid]
             if deadline is not None:
                 dl = int(math.floor(deadline / self.step_h + 1e-9))
@@ -190,13 +206,23 @@ class _Model:
             if self.cands.location_matters(job):
                 loc_of[jid] = self._locations(jid, alts, xs)
             self._precedence(job, loc_of, objective)
-        for ivs, cap in pools.values():
-            if len(ivs) > cap:
-                m.AddCumulative(ivs, [1] * len(ivs), cap)
+        self._capacities_and_budgets(pools)
+        m.Minimize(sum(objective))
+
+    def _capacities_and_budgets(self, pools: dict[str, tuple[list, list, float]]) -> None:
+        m = self.m
+        for ivs, demands, cap in pools.values():
+            if all(d == 1.0 for d in demands) and float(cap).is_integer():
+                if len(ivs) > cap:
+                    m.AddCumulative(ivs, [1] * len(ivs), int(cap))
+            elif sum(demands) > cap:  # USD per hour: demands rounded up and capacity down, in mills
+                m.AddCumulative(ivs, [math.ceil(1000 * d - 1e-9) for d in demands], int(1000 * cap + 1e-9))
         if self.manifest.budget_usd is not None:
             m.Add(sum(int(round(SCALE * a.cost)) * x for jid, alts in self.alts.items()
                       for a, x in zip(alts, self.x[jid], strict=True)) <= int(SCALE * self.manifest.budget_usd))
-        m.Minimize(sum(objective))
+        if self.manifest.carbon_budget_kg is not None:
+            m.Add(sum(int(math.ceil(SCALE * a.co2)) * x for jid, alts in self.alts.items()
+                      for a, x in zip(alts, self.x[jid], strict=True)) <= int(SCALE * self.manifest.carbon_budget_kg))
 
     def _miss_risk(self, job: Job, end: object, end_max: int, dl: int, deadline_h: float, risk: object,
                    scale: float) -> None:
@@ -275,7 +301,7 @@ class _Model:
         order = sorted(self.alts, key=lambda j: (hints[j].start_hours or 0.0) if j in hints else math.inf)
         end: dict[str, int] = {}
         self._hinted_loc: dict[str, str] = {}
-        usage: dict[str, list[int]] = {}
+        usage: dict[str, list[float]] = {}
         for jid in self._topological(order):
             alts, ch = self.alts[jid], hints.get(jid)
             pick = [k for k, a in enumerate(alts) if ch is not None and a.offer.offer_id == ch.offer_id]
@@ -289,10 +315,10 @@ class _Model:
             a = alts[k]
             end[jid] = s + a.dur
             self._hinted_loc[jid] = a.offer.location
-            if a.offer.capacity is not None:
-                row = usage.setdefault(a.offer.offer_id, [0] * (self.H + a.dur + 2))
+            for r in self.scorer.resources.of(a.offer):
+                row = usage.setdefault(r.resource_id, [0.0] * (self.H + a.dur + 2))
                 for t in range(s, min(len(row), s + a.dur)):
-                    row[t] += 1
+                    row[t] += r.demand
             for i, x in enumerate(self.x[jid]):
                 self.m.AddHint(x, i == k)
             self.m.AddHint(self.start[jid], s)
@@ -323,7 +349,7 @@ class _Model:
         return self.steps(transfer_hours(self.manifest.egress, share, src, alt.offer.location)) if src else 0
 
     def _earliest(self, alts: list[_Alt], pick: list[int], ready: int,
-                  usage: dict[str, list[int]]) -> tuple[int | None, int]:
+                  usage: dict[str, list[float]]) -> tuple[int | None, int]:
         s = ready
         while s <= self.H:
             k = next((k for k in pick if alts[k].hi >= s), None)
@@ -331,10 +357,13 @@ class _Model:
                 return None, 0
             a = alts[k]
             s = max(s, a.lo)
-            row = usage.get(a.offer.offer_id)
-            cap = a.offer.capacity
-            busy = None if cap is None or row is None else next(
-                (t for t in range(s, min(len(row), s + a.dur)) if row[t] >= cap), None)
+            busy = None
+            for r in self.scorer.resources.of(a.offer):
+                row = usage.get(r.resource_id)
+                t = None if row is None else next(
+                    (t for t in range(s, min(len(row), s + a.dur)) if row[t] + r.demand > r.capacity + 1e-9), None)
+                if t is not None and (busy is None or t > busy):
+                    busy = t
             if busy is None:
                 return k, s
             s = busy + 1

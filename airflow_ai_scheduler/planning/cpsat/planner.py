@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError, PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
-from airflow_ai_scheduler.planning.candidates import CandidateIndex, fit_problem
+from airflow_ai_scheduler.planning.candidates import CandidateIndex, fit_problem, latency_lookup
+from airflow_ai_scheduler.planning.commitments import expand, variant_id
 from airflow_ai_scheduler.planning.cpsat.capacity_bound import capacity_bound
 from airflow_ai_scheduler.planning.cpsat.diagnose import diagnose
 from airflow_ai_scheduler.planning.cpsat.model import _Model
@@ -72,7 +73,8 @@ class CpSatPlanner:
             lp_bound = capacity_bound(manifest, offers, cands, fixed,
                                       min(LP_SHARE * self.time_limit, left - 0.3 * self.time_limit))
         if hints is None and warm is not None:
-            hints = {p.job_id: Choice(p.offer_id, manifest.hours(p.start_time)) for p in warm.placements}
+            hints = {p.job_id: Choice(variant_id(p.offer_id, p.commitment), manifest.hours(p.start_time))
+                     for p in warm.placements}
         model = _Model(manifest, offers, cands, fixed, self._horizon(manifest, warm), self.step_minutes)
         model.keep = {j: c.offer_id for j, c in (hints or {}).items()}
         model.labels = relaxation.labels
@@ -148,6 +150,7 @@ class CpSatPlanner:
                     plans.append(GreedyPlanner(lookahead=labels, margin_sigmas=margin).plan(manifest, offers))
                 except InfeasiblePlanError:
                     pass
+        plans = [p for p in plans if _within_budgets(manifest, p)]  # greedy does not keep the plan's budgets
         return min(plans, key=lambda p: p.objective.total) if plans else None
 
     def _best_timing(self, manifest: Manifest, offers: list[Offer], choices: dict[str, Choice],
@@ -172,15 +175,23 @@ class CpSatPlanner:
 
     @staticmethod
     def _check_fixed(manifest: Manifest, offers: list[Offer], fixed: Mapping[str, Choice]) -> None:
-        by_id = {o.offer_id: o for o in offers}
+        by_id = {o.offer_id: o for o in expand(manifest, offers)}
         jobs = manifest.job_map
+        latency = latency_lookup(manifest)
         problems = []
         for jid, ch in fixed.items():
             if jid not in jobs:
                 problems.append(f"fixed choice for unknown job {jid!r}")
             elif ch.offer_id not in by_id:
                 problems.append(f"job {jid!r}: fixed offer {ch.offer_id!r} does not exist")
-            elif (why := fit_problem(jobs[jid], by_id[ch.offer_id])) is not None:
+            elif (why := fit_problem(jobs[jid], by_id[ch.offer_id], latency)) is not None:
                 problems.append(f"job {jid!r}: fixed offer {ch.offer_id!r} does not fit: {why}")
         if problems:
             raise InfeasiblePlanError(problems)
+
+
+def _within_budgets(manifest: Manifest, plan: Plan) -> bool:
+    """The plan keeps the manifest's budgetUsd and carbonBudgetKg (the validator's tolerance)."""
+    o = plan.objective
+    return ((manifest.budget_usd is None or o.cost <= manifest.budget_usd * (1 + 1e-3))
+            and (manifest.carbon_budget_kg is None or o.co2e_kg <= manifest.carbon_budget_kg * (1 + 1e-3) + 1e-9))

@@ -5,7 +5,8 @@ per job — its compute cost, tardiness and risk, which depend on its own offer 
 egress of data moved along dependency edges, which depends on the locations of both ends. So:
 
 1. **Per (job j, offer o) floor** ``f[j,o]`` = min over starts s ≥ est[j,o] of
-   w_c·(∫_s^{s+E[T]} p + dataRegion egress) + w_t·π·max(0, s + E[T] − d) + w_r·π·(1 − (1 − P_miss(s))(1 − P_int)).
+   w_c·(∫_s^{s+E[T]} p + dataRegion egress) + w_carbon·∫_s^{s+E[T]} c + w_t·π·max(0, s + E[T] − d)
+   + w_r·π·(1 − (1 − P_miss(s))(1 − P_int)) + r·max(0, s + E[T] − EF)  (carbon and delay: objective.py).
    est[j,o] is a lower bound on any feasible start: the input's transfer time from ``dataRegion``, and
    for each dependency the smallest (earliest start + E[T] + transfer time to o's location) over the
    dependency's own offers (a critical path of minimal runtimes). Tardiness and risk never decrease with
@@ -111,23 +112,27 @@ def job_floors(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice
 def _min_over_starts(scorer: Scorer, job: Job, o: Offer, est: float, runtime: float, pf: float,
                      dl: float | None) -> float:
     w = scorer.weights
-    curve = scorer.curve(o)
+    curve, carbon = scorer.curve(o), scorer.carbon_curve(o)
     p_int = interruption_probability(o, runtime)
     sigma = duration_sigma(job, runtime, o)
+    jt = scorer.job_terms(job)
 
-    def rising(s: float) -> float:  # tardiness + risk: non-decreasing in s
+    def rising(s: float) -> float:  # tardiness + risk + delay cost: non-decreasing in s
+        delay = jt.delay_rate * max(0.0, s + runtime - jt.earliest_finish)
         if dl is None:
-            return w.risk * pf * p_int
+            return w.risk * pf * p_int + delay
         slack = dl - s - runtime
         p_miss = miss_probability(slack, sigma)
-        return w.tardiness * pf * max(0.0, -slack) + w.risk * pf * (1.0 - (1.0 - p_miss) * (1.0 - p_int))
+        return w.tardiness * pf * max(0.0, -slack) + w.risk * pf * (1.0 - (1.0 - p_miss) * (1.0 - p_int)) + delay
 
-    points = sorted({est, *(x for b in curve.times[1:] for x in (b, b - runtime) if x > est)})
-    cost = [curve.integral(s, s + runtime) for s in points]
+    # price (and carbon) are linear in s between the points where s or s + E[T] crosses a step of either
+    steps = [*curve.times[1:], *(carbon.times[1:] if w.carbon > 0 else [])]
+    points = sorted({est, *(x for b in steps for x in (b, b - runtime) if x > est)})
+    cost = [w.cost * curve.integral(s, s + runtime) + w.carbon * carbon.integral(s, s + runtime) for s in points]
     best = math.inf
     for i, s in enumerate(points):
         piece = min(cost[i], cost[i + 1]) if i + 1 < len(points) else cost[i]  # the last piece is flat
-        best = min(best, w.cost * piece + rising(s))
+        best = min(best, piece + rising(s))
     return best
 
 

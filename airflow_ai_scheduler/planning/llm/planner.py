@@ -17,7 +17,8 @@ from typing import Any
 from airflow_ai_scheduler.exceptions import LLMPlannerError, PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
-from airflow_ai_scheduler.planning.candidates import fit_problem
+from airflow_ai_scheduler.planning.candidates import fit_problem, latency_lookup
+from airflow_ai_scheduler.planning.commitments import expand, variant_id
 from airflow_ai_scheduler.planning.greedy import build_plan
 from airflow_ai_scheduler.planning.llm.audit import (
     known_secrets,
@@ -111,7 +112,8 @@ class LLMPlanner:
         reasons = sorted({v.rule for v in violations if not (v.rule == "missing" and v.job_id in unusable)}
                          | {"unknown_offer" for why in unusable.values() if why.startswith("unknown")}
                          | {"offer_does_not_fit" for why in unusable.values() if not why.startswith("unknown")})
-        timed = {p.job_id: Choice(p.offer_id, manifest.hours(p.start_time)) for p in plan.placements}
+        timed = {p.job_id: Choice(variant_id(p.offer_id, p.commitment), manifest.hours(p.start_time))
+                 for p in plan.placements}
         fixed = {} if global_bad else {j: c for j, c in timed.items() if j not in bad_jobs}
         hints = {j: c for j, c in timed.items() if j not in fixed}
         cpsat = CpSatPlanner(time_limit_seconds=self.fallback_time_limit)
@@ -159,7 +161,8 @@ class LLMPlanner:
 def interpret(manifest: Manifest, offers: list[Offer], answer: LLMPlanAnswer) -> tuple[dict[str, Choice], dict[str, str]]:
     """(usable choices, job → why its placement is unusable). Raises LLMPlannerError when the answer as a
     whole cannot be used: unknown or duplicate jobIds, missing jobs, nothing usable."""
-    jobs, by_offer = manifest.job_map, {o.offer_id: o for o in offers}
+    jobs, by_offer = manifest.job_map, {o.offer_id: o for o in expand(manifest, offers)}
+    latency = latency_lookup(manifest)
     seen = [p.job_id for p in answer.placements]
     unknown = sorted({j for j in seen if j not in jobs})
     dupes = sorted({j for j in seen if seen.count(j) > 1})
@@ -174,7 +177,7 @@ def interpret(manifest: Manifest, offers: list[Offer], answer: LLMPlanAnswer) ->
         if offer is None:
             unusable[p.job_id] = f"unknown offerId {p.offer_id!r}"
             continue
-        if (why := fit_problem(jobs[p.job_id], offer)) is not None:
+        if (why := fit_problem(jobs[p.job_id], offer, latency)) is not None:
             unusable[p.job_id] = f"offer {p.offer_id!r} does not fit: {why}"
             continue
         choices[p.job_id] = Choice(p.offer_id, _start_hours(manifest, p.start_time))
