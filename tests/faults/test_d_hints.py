@@ -29,6 +29,6 @@ def test_impossible_hint_is_shown(faults_af, fault, dag_id, task_id, field, name
     af.wait_run(dag_id, run_id)
     tis = af.task_instances(dag_id, run_id)
     assert all(t["state"] in ("success", "failed", "upstream_failed", "skipped") for t in tis)  # none stuck
-    status, page = af.http(f"/ai-scheduler/runs/{dag_id}/{run_id}", af.token("admin"))
-    assert status == 200 and field in page and task_id in page, "the run page does not say why"
-    fault.result(f"the run page names task '{task_id}' and field '{field}'")
+    status, view = af.http(f"/ai-scheduler/api/runs/{dag_id}/{run_id}", af.token("admin"))
+    assert status == 200 and field in view and task_id in view, "the run view does not say why"
+    fault.result(f"the run view names task '{task_id}' and field '{field}'")

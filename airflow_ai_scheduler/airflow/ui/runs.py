@@ -75,7 +75,12 @@ def run_exchange(store: Store, dag_id: DagId, run_id: RunId) -> dict[str, Any]:
     from airflow_ai_scheduler.airflow.ui.redact import redact
 
     out = _iso(ex)
-    out["prompt"], out["response"] = redact(out.get("prompt")), redact(out.get("response"))
+    from airflow_ai_scheduler.planning.llm.audit import prompt_hash
+
+    # a prompt whose hash matches was redacted before it was sent: shown exactly as sent (its hash checks);
+    # an older one, stored before that, is redacted here
+    as_sent = bool(out.get("prompt")) and prompt_hash(out["prompt"]) == out.get("prompt_hash")
+    out["prompt"], out["response"] = out["prompt"] if as_sent else redact(out.get("prompt")), redact(out.get("response"))
     return out
 
 
