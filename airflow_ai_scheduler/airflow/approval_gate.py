@@ -3,7 +3,9 @@ starts no task until a person approves its plan (UI / API, :mod:`airflow_ai_sche
 
 Pending: the task waits in QUEUED with the reason (kept fresh, so Airflow does not fail it as stuck).
 Rejected — by a person, or by the request's timeout policy — : the task fails with the reason, and its
-dependents do not run. Approved, or no approval asked: nothing to hold.
+dependents do not run. Approved, or no approval asked: nothing to hold — except when the person approved
+an edited plan (a what-if, stored as the run's plan): the task waits until the executor has loaded it
+(``reload_plan``, set by the executor), so that it goes where the approved plan says.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class ApprovalGate(Gate):
         self._store = store
         self._status: dict[tuple[str, str], Any] = {}
         self._wanted: set[tuple[str, str]] = set()
+        self._reload: set[tuple[str, str]] = set()
+        #: (dag_id, run_id) → load the run's stored plan (the executor sets it to its planning service's)
+        self.reload_plan: Any = None
         self._lock = threading.Lock()
 
     def store(self) -> Any:
@@ -39,6 +44,10 @@ class ApprovalGate(Gate):
         with self._lock:
             wanted = [r for r in self._wanted if r in runs]
             self._wanted &= runs
+            reload, self._reload = self._reload, set()
+        for run in reload:
+            if self.reload_plan is not None:
+                self.reload_plan(*run)
         fresh = {}
         for run in wanted:
             try:
@@ -62,4 +71,9 @@ class ApprovalGate(Gate):
             return Verdict("fail", status.reason)
         if status.state == "pending":
             return Verdict("hold", status.reason)
+        stored_id = getattr(plan, "stored_id", None)
+        if status.plan_id is not None and stored_id is not None and stored_id != status.plan_id:
+            with self._lock:
+                self._reload.add(run)
+            return Verdict("hold", "loading the plan approved in the UI")
         return None

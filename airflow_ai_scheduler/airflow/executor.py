@@ -136,6 +136,9 @@ class AiSchedulerExecutor(BaseExecutor):
                                                 event=self.record_event, job=self._job, deadline=self._deadline,
                                                 fleets=self._fleet_options))
         self.gates = load_gates(settings) if gates is None else gates
+        for gate in self.gates:  # the approval gate loads an edited plan a person approved
+            if hasattr(gate, "reload_plan") and gate.reload_plan is None:
+                gate.reload_plan = self.planning.reload_stored
         if history_writer is not None:
             from airflow_ai_scheduler.airflow.orphans import OrphanRecorder
 

@@ -212,6 +212,11 @@ class PlanningService:
                 self._followed[run] = now + FOLLOW_SECONDS
                 self._fast.submit(self._read_stored, *run)
 
+    def reload_stored(self, dag_id: str, run_id: str) -> None:
+        """Load the run's stored plan if it is newer than the one in force (e.g. an edited plan a person
+        approved in the UI), in the background."""
+        self._fast.submit(self._read_stored, dag_id, run_id)
+
     def note_launched(self, dag_id: str, run_id: str, job_id: str, placement: Placement) -> None:
         """A task was launched by ``placement``: a later plan of the run keeps it there (it already runs)."""
         with self._lock:
