@@ -136,9 +136,7 @@ def split_unmet(manifest: Manifest, offers: list[Any]) -> tuple[Manifest, dict[s
     for job in manifest.jobs:
         problems = [fit_problem(job, o) for o in offers]
         if all(problems):
-            distinct = sorted({str(p) for p in problems})
-            unmet[job.job_id] = "no configured fleet can run it: " + "; ".join(distinct[:3]) + (
-                f"; and {len(distinct) - 3} more" if len(distinct) > 3 else "")
+            unmet[job.job_id] = unmet_reason(job, offers, problems)
     keep = _without(manifest.jobs, unmet)
     if keep:
         scorer = Scorer(manifest.model_copy(update={"jobs": keep, "offers": list(offers)}), list(offers))
@@ -156,6 +154,32 @@ def split_unmet(manifest: Manifest, offers: list[Any]) -> tuple[Manifest, dict[s
 def _without(jobs: list[Any], gone: dict[str, str]) -> list[Any]:
     return [j.model_copy(update={"dependencies": [d for d in j.dependencies if d not in gone]})
             for j in jobs if j.job_id not in gone]
+
+
+def unmet_reason(job: Any, offers: list[Any], problems: list[str | None]) -> str:
+    """Why no fleet can run ``job``, naming the hint field a DAG author wrote (``resources.gpus``,
+    ``providers``, ``regions``, ``tiers``) and what the fleets offer instead."""
+    r = job.resources
+    checks = [
+        ("resources.vcpus", r.vcpus, lambda o: o.vcpus >= r.vcpus, max(o.vcpus for o in offers), "vCPUs"),
+        ("resources.memory_gib", r.memory_gib, lambda o: o.memory_gib >= r.memory_gib,
+         max(o.memory_gib for o in offers), "GiB"),
+        ("resources.gpus", r.gpus, lambda o: o.gpus >= r.gpus, max(o.gpus for o in offers), "GPUs"),
+    ]
+    said = [f"{name}={want:g}: the largest fleet has {best:g} {unit}" for name, want, ok, best, unit in checks
+            if not any(ok(o) for o in offers)]
+    for name, allowed, where in (("providers", job.allowed_providers, lambda o: o.provider),
+                                 ("regions", job.allowed_regions, lambda o: o.region),
+                                 ("tiers", job.allowed_tiers, lambda o: o.tier)):
+        have = sorted({where(o) for o in offers})
+        if allowed is not None and not any(where(o) in allowed or (name == "regions" and o.location in allowed)
+                                           for o in offers):
+            said.append(f"{name}={list(allowed)}: the fleets are on {have}")
+    if not said:  # each hint alone can be met, not all together on one fleet
+        distinct = sorted({str(p) for p in problems if p})
+        said.append("no one fleet meets resources, providers, regions and tiers together (" +
+                    "; ".join(distinct[:3]) + (f"; and {len(distinct) - 3} more" if len(distinct) > 3 else "") + ")")
+    return "hint " + "; ".join(said)
 
 
 class PlanningService:

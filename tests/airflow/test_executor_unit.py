@@ -217,9 +217,9 @@ def test_a_task_no_fleet_can_run_runs_on_demand_and_the_plan_says_why():
     ex.queue_workload(big, None)
     loop(ex)
     rp = ex.planning.get("d", "r")
-    assert "big" in rp.unmet and "GPUs < 64 required" in rp.unmet["big"] and rp.routable
-    assert any("big: no configured fleet can run it" in n for n in rp.plan.notes)
-    assert ex.ledger.get(big.key).fleet == "od" and "fallback: no configured fleet" in ex.ledger.get(big.key).reason
+    assert rp.unmet["big"] == "hint resources.gpus=64: the largest fleet has 0 GPUs" and rp.routable
+    assert any(n.startswith("big: hint resources.gpus=64") for n in rp.plan.notes)
+    assert ex.ledger.get(big.key).fleet == "od" and "fallback: hint resources.gpus=64" in ex.ledger.get(big.key).reason
     ex.queue_workload(small, None)
     loop(ex)
     assert ex.ledger.get(small.key).reason == ""  # the rest of the run is planned as usual
@@ -449,3 +449,21 @@ def test_a_task_whose_planned_fleet_stays_full_past_its_start_moves_to_a_free_fl
     assert len(moved) == 2 and {e.fleet for e in moved} == {"od"} and len(ex.fleets["od"].submitted) == 2
     assert all(e.reason.startswith("moved: planned on spot") for e in moved)
     assert routing.SLIP_SECONDS == 30.0
+
+
+@pytest.mark.parametrize(("hint_kwargs", "said"), [
+    pytest.param({"providers": ["oracle"]}, "hint providers=['oracle']: the fleets are on ['aws']", id="provider"),
+    pytest.param({"regions": ["eu-west-9"]}, "hint regions=['eu-west-9']: the fleets are on ['us-east-1']",
+                 id="region"),
+    pytest.param({"resources": {"memory_gib": 512}}, "hint resources.memory_gib=512: the largest fleet has 16 GiB",
+                 id="memory"),
+    pytest.param({"tiers": ["spot"], "resources": {"vcpus": 8}},
+                 "hint resources.vcpus=8: the largest fleet has 4 vCPUs", id="vcpus"),
+])
+def test_an_unmeetable_hint_names_the_field_and_what_the_fleets_offer(hint_kwargs, said):
+    ex, _ = make_executor(run_of(TaskInfo("t", executor_config=hint(**hint_kwargs))))
+    w = workload("t")
+    ex.queue_workload(w, None)
+    loop(ex)
+    assert ex.planning.get("d", "r").unmet["t"] == said
+    assert ex.ledger.get(w.key).stage is Stage.LAUNCHED  # it still runs
