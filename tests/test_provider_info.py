@@ -35,3 +35,12 @@ def test_planning_core_never_imports_airflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_test_files_have_unique_basenames():
+    """tests/ has no __init__.py files: two test modules with one basename stop pytest from collecting."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in Path(__file__).parent.rglob("test_*.py"))
+    assert [n for n, k in names.items() if k > 1] == []
