@@ -106,6 +106,8 @@ def _page(browser, af, user="admin", width=1500):
     ctx = browser.new_context(viewport={"width": width, "height": 1000})
     ctx.add_cookies([{"name": "_token", "value": _token(af, user), "url": f"http://127.0.0.1:{af.port}"}])
     page = ctx.new_page()
+    page.set_default_timeout(90_000)  # a loaded CI machine: the whole Airflow UI loads before our view
+    page.set_default_navigation_timeout(120_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
@@ -155,6 +157,9 @@ def test_run_tab_shows_timeline_and_costs_with_real_data(deployment, browser):
     assert page.locator("[data-testid=cost-per-task] rect").count() == 3 * len(view["placements"])
     assert page.locator("[data-testid=cumulative-spend] path").count() == 2
     assert page.locator("[data-testid=legend]").inner_text().count("\n") >= 10
+    if page.locator("[data-testid=timeline-zoom] button").count():  # zoomed on what ran: show the plan too
+        page.click("[data-testid=timeline-zoom] button")
+        assert page.locator("[data-testid=timeline]").get_attribute("data-mode") == "plan"
     page.locator("[data-bar=planned][data-job=train]").hover()
     assert "why:" in page.locator("text=why:").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "run-tab-hover.png"))
