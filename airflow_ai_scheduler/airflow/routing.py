@@ -145,7 +145,7 @@ class Router:
         policy = self.policies.get(fleet)
         if policy is None or isinstance(policy, PriorityWeightPolicy):
             return list(due[:free])
-        view, candidates = self.fleet_view(fleet, running, free), [self.candidate(e, planning) for e in due]
+        view, candidates = self.fleet_view(fleet, running, free, planning), [self.candidate(e, planning) for e in due]
         by_key = {e.key: e for e in due}
         try:
             ordered = policy.order(candidates, view, now)
@@ -160,15 +160,21 @@ class Router:
             return list(due[:free])
         return chosen[:free]
 
-    def fleet_view(self, fleet: str, running: Mapping[str, Sequence[Entry]], free: int) -> Any:
+    def fleet_view(self, fleet: str, running: Mapping[str, Sequence[Entry]], free: int, planning: Any = None) -> Any:
         from airflow_ai_scheduler.dispatch import FleetView
 
         spec, offer = self.fleets[fleet].spec, self.offers.get(fleet)
         by_dag: dict[str, int] = {}
+        by_owner: dict[str, int] = {}
         for e in running.get(fleet, ()):
             by_dag[e.run[0]] = by_dag.get(e.run[0], 0) + 1
+            rp = planning.get(*e.run) if planning is not None else None
+            owner = rp.owners.get(getattr(e.key, "task_id", "")) if rp is not None else None
+            owner = owner or e.run[0]  # as the policies group a task without an owner: by its DAG
+            by_owner[owner] = by_owner.get(owner, 0) + 1
         return FleetView(name=fleet, tier=spec.tier, slots=spec.slots, free_slots=free,
-                         price_per_hour=offer.price_per_hour if offer else 0.0, running_by_dag=by_dag)
+                         price_per_hour=offer.price_per_hour if offer else 0.0, running_by_dag=by_dag,
+                         running_by_owner=by_owner)
 
     @staticmethod
     def candidate(entry: Entry, planning: Any) -> Any:
@@ -187,7 +193,39 @@ class Router:
             priority=(job.priority if job else 1), priority_weight=int(getattr(ti, "priority_weight", 1) or 1),
             deadline=(job.deadline if job else None), expected_runtime_hours=max(runtime, 0.0),
             expected_cost=(placement.estimated_cost if placement else 0.0),
-            waiting_seconds=time.monotonic() - entry.seen)
+            waiting_seconds=time.monotonic() - entry.seen,
+            descendants=descendants(rp.jobs).get(job_id, 0) if rp is not None else 0)
+
+
+_DESCENDANTS: dict[int, tuple[Mapping[str, Any], dict[str, int]]] = {}
+
+
+def descendants(jobs: Mapping[str, Any]) -> dict[str, int]:
+    """job_id → how many of the run's jobs depend on it, directly or not (what a dispatch policy's
+    ``Candidate.descendants`` says a task unblocks). Cached per jobs mapping: it runs on the scheduler loop."""
+    hit = _DESCENDANTS.get(id(jobs))
+    if hit is not None and hit[0] is jobs:
+        return hit[1]
+    from graphlib import TopologicalSorter
+
+    index = {job_id: i for i, job_id in enumerate(jobs)}
+    children: dict[str, list[str]] = {}
+    for j in jobs.values():
+        for d in j.dependencies:
+            if d in index:
+                children.setdefault(d, []).append(j.job_id)
+    below: dict[str, int] = {}  # a bit per job below (ints as bitsets: a 10,000-job chain stays cheap)
+    order = TopologicalSorter({j: [d for d in jobs[j].dependencies if d in index] for j in jobs}).static_order()
+    for job_id in reversed(list(order)):
+        mask = 0
+        for c in children.get(job_id, ()):
+            mask |= below[c] | (1 << index[c])
+        below[job_id] = mask
+    counts = {job_id: below[job_id].bit_count() for job_id in jobs}
+    if len(_DESCENDANTS) > 256:
+        _DESCENDANTS.clear()
+    _DESCENDANTS[id(jobs)] = (jobs, counts)
+    return counts
 
 
 def now_utc() -> datetime:

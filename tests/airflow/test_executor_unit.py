@@ -467,3 +467,17 @@ def test_an_unmeetable_hint_names_the_field_and_what_the_fleets_offer(hint_kwarg
     loop(ex)
     assert ex.planning.get("d", "r").unmet["t"] == said
     assert ex.ledger.get(w.key).stage is Stage.LAUNCHED  # it still runs
+
+def test_candidates_say_what_they_unblock_and_fleet_views_count_owners():
+    tasks = [TaskInfo("a", executor_config=hint(duration=timedelta(minutes=5))),
+             TaskInfo("b", executor_config=hint(duration=timedelta(minutes=5)), upstream_task_ids=["a"]),
+             TaskInfo("c", executor_config=hint(duration=timedelta(minutes=5)), upstream_task_ids=["b"])]
+    ex, _ = make_executor(run_of(*tasks, owners={"a": "ml-team"}))
+    w = workload("a")
+    ex.queue_workload(w, None)
+    ex.planning.drain(timeout=30)
+    entry = ex.ledger.get(w.key)
+    assert ex.router.candidate(entry, ex.planning).descendants == 2
+    fleet = next(iter(ex.router.fleets))
+    view = ex.router.fleet_view(fleet, {fleet: [entry]}, 1, ex.planning)
+    assert view.running_by_owner == {"ml-team": 1} and view.running_by_dag == {"d": 1}
