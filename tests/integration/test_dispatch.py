@@ -31,8 +31,12 @@ def af():
 def _starts(af, dag_id: str) -> tuple[list[tuple[datetime, datetime, str]], str]:
     af.wait_dag(dag_id)
     run_id = af.trigger(dag_id)
-    assert af.wait_run(dag_id, run_id, timeout=240) == "success", af.print_logs()
+    state = af.wait_run(dag_id, run_id, timeout=240)
     tis = af.task_instances(dag_id, run_id)
+    if state != "success":
+        log = af.logs("scheduler").splitlines()
+        why = [line for line in log if "ERROR" in line or "error" in line or "failed" in line.lower()][-40:]
+        pytest.fail(f"{dag_id} {state}: {[(ti['task_id'], ti['state']) for ti in tis]}\n" + "\n".join(why))
     assert {ti["state"] for ti in tis} == {"success"}
     spans = sorted((datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"]), ti["task_id"])
                    for ti in tis)
