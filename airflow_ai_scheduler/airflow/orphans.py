@@ -159,7 +159,8 @@ class OrphanRecorder:
                 mine.append(model.executor.is_(None))
             if mine:
                 q = q.where(or_(*mine))
-            for r in session.execute(q.limit(BATCH)):
+            # newest first: a dead scheduler's last tries are the ones it could not record
+            for r in session.execute(q.order_by(model.end_date.desc()).limit(BATCH)):
                 state = r[5].value if hasattr(r[5], "value") else r[5]
                 out.append({"dag_id": r[0], "task_id": r[1], "run_id": r[2], "map_index": r[3],
                             "try_number": r[4], "state": state, "start": r[6], "end": r[7], "hostname": r[8],
