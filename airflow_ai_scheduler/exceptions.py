@@ -82,3 +82,19 @@ class LLMPlannerError(PlannerError):
 
 class ConfigError(AiSchedulerError, ValueError):
     """An ``[ai_scheduler]`` option (or fleet definition) is invalid. Names the option."""
+
+
+class ForecastError(AiSchedulerError, ValueError):
+    """A demand forecast cannot be made from what was given (bad grouping, horizon, method). Names the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class BudgetError(AiSchedulerError, ValueError):
+    """A budget definition is invalid (scope, period, amount, policy). Names the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"budget {field}: {message}" if field else message)

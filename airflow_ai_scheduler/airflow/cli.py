@@ -54,6 +54,7 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
                           func=lazy_load_command(f"{mod}.fleets_command"),
                           args=(output, as_json, check, worker_command)),
+            *_forecast_commands(Arg, ActionCommand, lazy_load_command, as_json),
         ],
     )]
 
@@ -73,6 +74,37 @@ def _positive_int(value: str) -> int:
     if not 1 <= n <= 100_000:
         raise argparse.ArgumentTypeError(f"--limit must be between 1 and 100000, got {n}")
     return n
+
+
+def _forecast_commands(Arg: Any, ActionCommand: Any, lazy: Any, as_json: Any) -> list[Any]:
+    """``forecast``, ``budgets``, ``budget-set``, ``budget-delete`` (airflow_ai_scheduler.airflow.cli_forecast)."""
+    from airflow_ai_scheduler.budgets.model import PERIODS, POLICIES, SCOPES
+
+    mod = "airflow_ai_scheduler.airflow.cli_forecast"
+    scope = Arg(("scope",), choices=SCOPES, help="what the budget binds: " + ", ".join(SCOPES))
+    subject = Arg(("subject",), help="the DAG id, owner, tag, team, or dag_id.task_id")
+    period = Arg(("period",), choices=PERIODS, help="the window spend is counted over")
+    return [
+        ActionCommand(name="forecast", help="Demand forecast per fleet with recommended slots and their cost",
+                      func=lazy(f"{mod}.forecast_command"), args=(
+                          Arg(("--fleet",), help="only this fleet"),
+                          Arg(("--hours",), type=int, default=24, help="horizon in hours (default 24)"),
+                          Arg(("--by",), choices=("fleet", "dag", "owner", "total"), default="fleet",
+                              help="group demand by (sizing needs fleet)"),
+                          Arg(("--method",), default="auto", help="auto, schedule, ets, mstl, schedule_ets, ..."),
+                          Arg(("--level",), type=int, default=80, help="interval level sizing covers (80)"),
+                          Arg(("--budget",), type=float, help="max USD for the recommended fleets over the horizon"),
+                          as_json)),
+        ActionCommand(name="budgets", help="Budgets with their spend in the current period",
+                      func=lazy(f"{mod}.budgets_command"), args=(as_json,)),
+        ActionCommand(name="budget-set", help="Create or change a budget", func=lazy(f"{mod}.budget_set_command"),
+                      args=(scope, subject, period, Arg(("amount_usd",), type=float, help="USD"),
+                            Arg(("--policy",), choices=POLICIES, default="hold",
+                                help="over budget: hold the task queued (default) or fail it"),
+                            Arg(("--note",), help="why"), as_json)),
+        ActionCommand(name="budget-delete", help="Remove a budget", func=lazy(f"{mod}.budget_delete_command"),
+                      args=(scope, subject, period)),
+    ]
 
 
 def _store() -> Any:

@@ -18,7 +18,7 @@ class AiSchedulerDBManager(BaseDBManager):
     alembic_file = str(_HERE / "migrations" / "alembic.ini")
     version_table_name = "ai_scheduler_alembic_version"
     supports_table_dropping = True
-    revision_heads_map = {"0.1.0": "0006_carbon_commitments"}
+    revision_heads_map = {"0.1.0": "0007_budgets"}
 
     def downgrade(self, to_revision, from_revision=None, show_sql_only=False):  # type: ignore[no-untyped-def]
         from alembic import command

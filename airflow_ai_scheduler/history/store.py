@@ -154,6 +154,18 @@ class HistoryStore:
             out.append(task_history.c.run_id == run_id)
         return out
 
+    def tries_between(self, since: datetime, until: datetime, dag_ids: Sequence[str] | None = None
+                      ) -> list[dict[str, Any]]:
+        """The tries that started in [since, until) — what the demand forecast reads."""
+        q = select(task_history.c.dag_id, task_history.c.task_id, task_history.c.run_id, task_history.c.map_index,
+                   task_history.c.fleet, task_history.c.outcome, task_history.c.actual_start,
+                   task_history.c.actual_end, task_history.c.actual_cost).where(
+            task_history.c.actual_start >= since, task_history.c.actual_start < until)
+        if dag_ids is not None:
+            q = q.where(task_history.c.dag_id.in_(list(dag_ids)))
+        with self.session_scope() as s:
+            return [dict(r) for r in s.execute(q.order_by(task_history.c.actual_start)).mappings()]
+
     def runtime_estimates(self, dag_id: str, task_ids: Sequence[str], lookback: int = 20
                           ) -> dict[str, tuple[float, float, int]]:
         """Runtime μ and σ (hours) of each task's last ``lookback`` successful tries (map indexes pooled)."""

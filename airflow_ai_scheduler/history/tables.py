@@ -8,6 +8,7 @@
 ``ai_scheduler_plan_approval`` one row per DAG run whose plan needs a person's approval: pending/approved/rejected
 ``ai_scheduler_plan_claim``  which scheduler plans a DAG run (one row per run; HA schedulers plan once)
 ``ai_scheduler_next_run``     per DAG, planning settings (a what-if's) its next run is planned with, once
+``ai_scheduler_budget``      budgets per task, DAG, owner, tag or team over a run, day or month (airflow_ai_scheduler.budgets)
 """
 
 from __future__ import annotations
@@ -163,6 +164,21 @@ task_history = Table(
     Column("co2e_kg", Float, nullable=True),  # measured runtime × the placement's kg CO2e per hour
     Index("idx_ai_scheduler_history_task", "dag_id", "task_id"),
     Index("idx_ai_scheduler_history_run", "dag_id", "run_id"),
+    Index("idx_ai_scheduler_history_start", "actual_start"),
+)
+
+budget = Table(
+    "ai_scheduler_budget", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(20), nullable=False),  # task | dag | owner | tag | team
+    Column("subject", ID, nullable=False),
+    Column("period", String(20), nullable=False),  # run | day | month
+    Column("amount_usd", Float, nullable=False),
+    Column("policy", String(20), nullable=False),  # hold | fail
+    Column("note", Text, nullable=True),
+    Column("updated_by", String(250), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now),
+    UniqueConstraint("scope", "subject", "period", name="uq_ai_scheduler_budget_scope"),
 )
 
 plan_approval = Table(
