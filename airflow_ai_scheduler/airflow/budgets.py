@@ -36,11 +36,22 @@ log = logging.getLogger(__name__)
 class BudgetService:
     """Budgets and the spend they are checked against, over Airflow's metadata database."""
 
-    def __init__(self, session_scope: Callable[[], Any]) -> None:
+    def __init__(self, session_scope: Callable[[], Any],
+                 facts: Callable[[Sequence[str] | None], dict[str, Any]] | None = None) -> None:
         from airflow_ai_scheduler.history.budget_store import BudgetStore
 
         self.session_scope = session_scope
         self.store = BudgetStore(session_scope)
+        self._facts = facts
+
+    def facts(self, dag_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """Owners, tags, team (and hints) of DAGs: Airflow's tables, or the provider given (tests)."""
+        if self._facts is not None:
+            return self._facts(dag_ids)
+        from airflow_ai_scheduler.airflow.forecasting import dag_facts
+
+        with self.session_scope() as session:
+            return dag_facts(session, dag_ids, with_tasks=dag_ids is not None)
 
     def dag_ids(self, budget: Budget) -> list[str] | None:
         """The DAGs a budget's spend is summed over (None: not limited by DAG)."""
@@ -48,10 +59,7 @@ class BudgetService:
             return [budget.subject]
         if budget.scope == "task":
             return [budget.subject.split(".", 1)[0]]
-        from airflow_ai_scheduler.airflow.forecasting import dag_facts
-
-        with self.session_scope() as session:
-            facts = dag_facts(session, with_tasks=False)
+        facts = self.facts(None)
         if budget.scope == "owner":
             return sorted(d for d, f in facts.items() if budget.subject in f.owners)
         if budget.scope == "tag":
@@ -72,10 +80,7 @@ class BudgetService:
 
     def context(self, dag_id: str, task_id: str, run_id: str, planned_cost: float) -> TaskContext:
         """A TaskContext with the DAG's owners, tags, team and the task's hint budget."""
-        from airflow_ai_scheduler.airflow.forecasting import dag_facts
-
-        with self.session_scope() as session:
-            f = dag_facts(session, [dag_id]).get(dag_id)
+        f = self.facts([dag_id]).get(dag_id)
         if f is None:
             return TaskContext(dag_id=dag_id, task_id=task_id, run_id=run_id, planned_cost=planned_cost)
         return TaskContext(dag_id=dag_id, task_id=task_id, run_id=run_id, planned_cost=planned_cost,
@@ -95,7 +100,11 @@ class BudgetService:
             b = Budget(id=row["id"], scope=row["scope"], subject=row["subject"], period=row["period"],
                        amount_usd=row["amount_usd"], policy=row["policy"], note=row["note"])
             window = period_window(b.period, now)
-            spent = self.spent(b, now=now) if window else None
+            try:
+                spent = self.spent(b, now=now) if window else None
+            except Exception as exc:  # e.g. Airflow's tables unreadable: show the budget without its spend
+                log.warning("spend of %s unavailable: %s", b.label(), exc)
+                spent = None
             out.append({**b.model_dump(), "updated_by": row["updated_by"], "updated_at": row["updated_at"],
                         "window_start": window[0] if window else None, "window_end": window[1] if window else None,
                         "spent_usd": spent,
@@ -121,10 +130,12 @@ class BudgetGate:
             cached = self._decisions.get(key)
             stale = cached is None or (cached[0].action == "hold"
                                        and time.monotonic() - cached[1] > self.recheck_seconds)
-            if stale and key not in self._pending:
+            start = stale and key not in self._pending
+            if start:
                 self._pending.add(key)
-                self.submit(self._check, key, ctx)
-            return cached[0] if cached else None
+        if start:  # outside the lock: the check takes it when it is done
+            self.submit(self._check, key, ctx)
+        return cached[0] if cached else None
 
     def _check(self, key: Any, ctx: TaskContext) -> None:
         try:

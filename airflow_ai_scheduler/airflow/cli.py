@@ -54,7 +54,7 @@ def get_ai_scheduler_cli_commands() -> list[Any]:
             ActionCommand(name="fleets", help="The configured fleets with their prices and slots",
                           func=lazy_load_command(f"{mod}.fleets_command"),
                           args=(output, as_json, check, worker_command)),
-            *_forecast_commands(Arg, ActionCommand, lazy_load_command, as_json),
+            *_forecast_commands(Arg, ActionCommand, lazy_load_command, output, as_json),
         ],
     )]
 
@@ -76,7 +76,7 @@ def _positive_int(value: str) -> int:
     return n
 
 
-def _forecast_commands(Arg: Any, ActionCommand: Any, lazy: Any, as_json: Any) -> list[Any]:
+def _forecast_commands(Arg: Any, ActionCommand: Any, lazy: Any, output: Any, as_json: Any) -> list[Any]:
     """``forecast``, ``budgets``, ``budget-set``, ``budget-delete`` (airflow_ai_scheduler.airflow.cli_forecast)."""
     from airflow_ai_scheduler.budgets.model import PERIODS, POLICIES, SCOPES
 
@@ -94,14 +94,14 @@ def _forecast_commands(Arg: Any, ActionCommand: Any, lazy: Any, as_json: Any) ->
                           Arg(("--method",), default="auto", help="auto, schedule, ets, mstl, schedule_ets, ..."),
                           Arg(("--level",), type=int, default=80, help="interval level sizing covers (80)"),
                           Arg(("--budget",), type=float, help="max USD for the recommended fleets over the horizon"),
-                          as_json)),
+                          output, as_json)),
         ActionCommand(name="budgets", help="Budgets with their spend in the current period",
-                      func=lazy(f"{mod}.budgets_command"), args=(as_json,)),
+                      func=lazy(f"{mod}.budgets_command"), args=(output, as_json)),
         ActionCommand(name="budget-set", help="Create or change a budget", func=lazy(f"{mod}.budget_set_command"),
                       args=(scope, subject, period, Arg(("amount_usd",), type=float, help="USD"),
                             Arg(("--policy",), choices=POLICIES, default="hold",
                                 help="over budget: hold the task queued (default) or fail it"),
-                            Arg(("--note",), help="why"), as_json)),
+                            Arg(("--note",), help="why"), output, as_json)),
         ActionCommand(name="budget-delete", help="Remove a budget", func=lazy(f"{mod}.budget_delete_command"),
                       args=(scope, subject, period)),
     ]

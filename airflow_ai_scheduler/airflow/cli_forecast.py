@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,9 +13,19 @@ def _session_scope() -> Any:
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
-    from airflow_ai_scheduler.airflow.cli import _table as table
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
-    return table(rows)
+
+def _emit(data: Any, args: Any) -> bool:
+    """JSON/YAML through the CLI's printer; False when the caller prints its own table."""
+    from airflow_ai_scheduler.airflow.cli import _output, _print
+
+    out = _output(args)
+    if out in ("json", "yaml"):
+        _print(data, out)
+        return True
+    return False
 
 
 def fleet_facts() -> tuple[list[Any], list[Any]]:
@@ -87,10 +96,8 @@ def forecast_command(args: Any) -> None:
         raise SystemExit(f"{missing_extra_message()} ({exc})") from None
     except ForecastError as exc:
         raise SystemExit(str(exc)) from None
-    if args.json:
-        print(json.dumps(rep, indent=2, default=str))
-        return
-    print(format_forecast(rep))
+    if not _emit(rep, args):
+        print(format_forecast(rep))
 
 
 def format_forecast(rep: dict[str, Any]) -> str:
@@ -121,8 +128,7 @@ def _budgets() -> Any:
 
 def budgets_command(args: Any) -> None:
     rows = _budgets().status(datetime.now(timezone.utc))
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+    if _emit(rows, args):
         return
     if not rows:
         print("no budgets (set one: airflow ai-scheduler budget-set owner alice day 5)")
@@ -148,7 +154,8 @@ def budget_set_command(args: Any) -> None:
         raise SystemExit("invalid budget: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                                          for e in exc.errors(include_url=False))) from None
     saved = _budgets().store.set(b, updated_by="cli")
-    print(json.dumps(saved.model_dump(), default=str) if args.json else f"set {saved.label()} ({saved.policy})")
+    if not _emit(saved.model_dump(), args):
+        print(f"set {saved.label()} ({saved.policy})")
 
 
 def budget_delete_command(args: Any) -> None:

@@ -33,11 +33,13 @@ class DagFacts:
 
 def next_run_times(timetable: Any, start: datetime, end: datetime, limit: int = 10_000) -> list[datetime]:
     """The runs ``timetable`` schedules in [start, end) (aware UTC), through Airflow's own timetable API."""
+    import pendulum
     from airflow.timetables.base import TimeRestriction
 
     if timetable is None or not getattr(timetable, "can_be_scheduled", True):
         return []
-    restriction = TimeRestriction(earliest=start, latest=None, catchup=True)
+    restriction = TimeRestriction(earliest=pendulum.instance(start.astimezone(timezone.utc)), latest=None,
+                                  catchup=True)
     out: list[datetime] = []
     last = None
     while len(out) < limit:
@@ -122,7 +124,8 @@ def resource_lookup(facts: dict[str, DagFacts]) -> Callable[[str, str], tuple[fl
 def build_forecast(store: Any, session_scope: Callable[[], Any], *, hours: int = 24, by: str = "fleet",
                    metric: str = "task_hours", levels: Sequence[int] = (80, 95), method: str = "auto",
                    now: datetime | None = None, dag_ids: Sequence[str] | None = None,
-                   default_fleet: str | None = None) -> tuple[Any, Any, Any]:
+                   default_fleet: str | None = None, facts: dict[str, DagFacts] | None = None
+                   ) -> tuple[Any, Any, Any]:
     """(the forecast, the history frame it was made from, the scheduled frame) for the next ``hours``.
 
     History: the last :data:`LOOKBACK_DAYS` days of tries. Scheduled runs: each unpaused DAG's timetable
@@ -135,8 +138,9 @@ def build_forecast(store: Any, session_scope: Callable[[], Any], *, hours: int =
     now = (now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
     since = now - timedelta(days=LOOKBACK_DAYS)
     rows = store.tries_between(since, now, dag_ids=dag_ids)
-    with session_scope() as session:
-        facts = dag_facts(session, dag_ids)
+    if facts is None:
+        with session_scope() as session:
+            facts = dag_facts(session, dag_ids)
     owners = {d: ",".join(f.owners) or "unknown" for d, f in facts.items()}
     resources = resource_lookup(facts)
     first = min((r["actual_start"] for r in rows if r.get("actual_start")), default=now)

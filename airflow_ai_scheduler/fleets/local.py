@@ -118,6 +118,7 @@ class LocalProcessFleet(FleetBackend):
         self._waiting: deque[tuple[Any, float]] = deque()  # (workload, since) held for the next free worker
         self._dispatched: set[Any] = set()  # keys handed to workers and not finished
         self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self.target: int | None = None  # set by resize(): the pool's size instead of spec.slots
 
     def start(self) -> None:
         self.inbox, self.outbox = SimpleQueue(), SimpleQueue()
@@ -142,7 +143,8 @@ class LocalProcessFleet(FleetBackend):
 
     def _dispatch(self) -> None:
         """Hand waiting workloads to free workers (caller holds the lock)."""
-        while self._waiting and len(self._dispatched) < len(self.workers) and self.inbox is not None:
+        while (self._waiting and len(self._dispatched) < min(len(self.workers), self.capacity)
+               and self.inbox is not None):
             workload, _since = self._waiting.popleft()
             try:
                 workload = self.context.mint(workload)
@@ -165,7 +167,31 @@ class LocalProcessFleet(FleetBackend):
     def free_slots(self) -> int:
         if self.injector is not None and not self.injector.available():
             return 0  # no spot capacity to be had right now
-        return self.spec.slots + self.prefetch - len(self.in_flight)
+        return self.capacity + self.prefetch - len(self.in_flight)
+
+    @property
+    def capacity(self) -> int:
+        """Worker processes the pool has (``spec.slots`` until :meth:`resize`)."""
+        return self.spec.slots if self.target is None else self.target
+
+    def resize(self, slots: int) -> int:
+        """Grow or shrink the pool to ``slots`` workers (at least one: routed tasks must not strand) and
+        return the new size. New workers start at once; extra ones are asked to stop through the queue, so
+        an idle worker leaves now and a busy one after its task. A fleet sized by the forecast calls this."""
+        slots = max(1, int(slots))
+        if self.inbox is None:
+            self.target = slots
+            return slots
+        with self._lock:
+            before, self.target = self.capacity, slots
+            if slots > len(self.workers):
+                env = self.spec.environment()
+                self.workers += [self._spawn(env) for _ in range(slots - len(self.workers))]
+            for _ in range(max(0, before - slots)):
+                self.inbox.put(None)
+            self._dispatch()
+        log.info("fleet %s resized from %d to %d worker(s)", self.spec.name, before, slots)
+        return slots
 
     def spot_available(self) -> bool:
         return self.injector is None or self.injector.available()
@@ -241,11 +267,11 @@ class LocalProcessFleet(FleetBackend):
 
     def _replace_dead_workers(self) -> None:
         alive = [p for p in self.workers if p.is_alive()]
-        if len(alive) < len(self.workers) and self.inbox is not None:
+        if len(alive) < min(len(self.workers), self.capacity) and self.inbox is not None:
             log.warning("fleet %s: %d worker(s) died; starting replacements", self.spec.name,
-                        len(self.workers) - len(alive))
+                        self.capacity - len(alive))
             env = self.spec.environment()
-            for _ in range(len(self.workers) - len(alive)):
+            for _ in range(self.capacity - len(alive)):
                 alive.append(self._spawn(env))
         self.workers = alive
         with self._lock:

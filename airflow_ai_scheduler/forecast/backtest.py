@@ -71,7 +71,8 @@ def backtest(rows: Sequence[Mapping[str, Any]], run_times: Mapping[str, Sequence
     chosen: dict[str, set[str]] = {m: set() for m in methods}
     for origin in origins:
         start = max(first, origin - timedelta(hours=history_hours)) if history_hours else first
-        seen = [r for r in rows if r["actual_end"] <= origin]
+        # what the history table holds at the origin (a "new deployment" sees only its last history_hours)
+        seen = [r for r in rows if r["actual_end"] <= origin and r["actual_start"] >= start]
         hist = hourly_demand(seen, by=by, owners=owners, resources=resources, start=start, end=origin)
         profiles = learn_profiles(seen, resources=resources)
         until = origin + timedelta(hours=horizon)

@@ -96,8 +96,9 @@ def complete_hours(frame: pd.DataFrame, start: datetime | None = None, end: date
     """Every group gets one row per hour over [start, end) (default: the frame's own span), zeros filled."""
     if frame.empty and (start is None or end is None):
         return frame.astype({"ds": "datetime64[ns]"}) if "ds" in frame else frame
-    first = pd.Timestamp(_naive(start)) if start else frame["ds"].min()
-    last = pd.Timestamp(_naive(end)) - pd.Timedelta(hours=1) if end else frame["ds"].max()
+    # whole hours: a start of 10:17 means the 10:00 hour, an end of 14:05 the hours up to 14:00
+    first = pd.Timestamp(_naive(floor_hour(start))) if start else frame["ds"].min()
+    last = (pd.Timestamp(_naive(end)).ceil("h") - pd.Timedelta(hours=1)) if end else frame["ds"].max()
     hours = pd.date_range(first, last, freq="h")
     ids = sorted(frame["unique_id"].unique()) if not frame.empty else []
     full = pd.MultiIndex.from_product([ids, hours], names=["unique_id", "ds"])

@@ -15,8 +15,6 @@ Methods (``method=``):
 ``seasonal_naive``  the same hour one week earlier (the naive seasonal baseline of the benchmark)
 ``ets``             AutoETS with a daily season
 ``mstl``            MSTL with daily and weekly seasons, AutoETS on the trend
-``arima_x``         AutoARIMA (no season: a seasonal one took minutes a series) with the scheduled
-                    demand as a regressor
 ``schedule_ets``    the scheduled demand plus AutoETS (daily season) on what the schedule missed (manual
                     runs, growth, retries): the schedule's coefficient fixed at 1, the residual modelled
 ``auto``            ``schedule_ets`` given ``min_history_hours`` of history and a schedule, ``mstl`` with
@@ -40,7 +38,7 @@ from airflow_ai_scheduler.forecast import METRICS
 
 log = logging.getLogger(__name__)
 
-METHODS = ("auto", "mean", "schedule", "seasonal_naive", "ets", "mstl", "arima_x", "schedule_ets")
+METHODS = ("auto", "mean", "schedule", "seasonal_naive", "ets", "mstl", "schedule_ets")
 DAY, WEEK = 24, 168
 #: below this much history (hours) ``auto`` falls back to the schedule
 MIN_HISTORY_HOURS = 3 * DAY
@@ -96,7 +94,7 @@ def forecast_demand(history: pd.DataFrame, horizon: int, *, scheduled: pd.DataFr
     """Forecast ``metric`` ``horizon`` hours past the end of ``history`` (frames of :mod:`.demand`).
 
     ``scheduled`` (from :func:`~.schedule.scheduled_demand`) must cover the history's hours and the horizon
-    for ``arima_x`` and ``schedule``; groups present only there (a DAG that never ran) are forecast from
+    for ``schedule_ets`` and ``schedule``; groups present only there (a DAG that never ran) are forecast from
     the schedule alone.
     """
     levels = tuple(sorted({int(lv) for lv in levels}))
@@ -114,7 +112,7 @@ def forecast_demand(history: pd.DataFrame, horizon: int, *, scheduled: pd.DataFr
         elif chosen == "mean":
             notes.append(f"only {n_hours} h of history and no scheduled DAG: forecast = the recent hourly mean "
                          "and spread, a rough guide")
-    if chosen in ("schedule", "arima_x", "schedule_ets") and not has_schedule:
+    if chosen in ("schedule", "schedule_ets") and not has_schedule:
         raise ForecastError(f"method {chosen!r} needs the scheduled runs' demand", field="scheduled")
     if chosen not in ("schedule", "mean") and n_hours < 2 * DAY:
         raise ForecastError(f"method {chosen!r} needs at least {2 * DAY} h of history, got {n_hours} h",
@@ -179,7 +177,7 @@ def _unseen_groups(scheduled: pd.DataFrame, hist: pd.DataFrame, metric: str, lev
 
 
 def _models(method: str) -> list:
-    from statsforecast.models import MSTL, AutoARIMA, AutoETS, SeasonalNaive
+    from statsforecast.models import MSTL, AutoETS, SeasonalNaive
 
     if method == "seasonal_naive":
         return [SeasonalNaive(season_length=WEEK, alias="m")]
@@ -187,8 +185,6 @@ def _models(method: str) -> list:
         return [AutoETS(season_length=DAY, alias="m")]
     if method == "mstl":
         return [MSTL(season_length=[DAY, WEEK], trend_forecaster=AutoETS(model="ZZN"), alias="m")]
-    if method == "arima_x":
-        return [AutoARIMA(season_length=1, alias="m")]
     if method == "schedule_ets":
         return [AutoETS(season_length=DAY, model="ZNA", alias="m")]
     raise ForecastError(f"no statistical model for {method!r}", field="method")
@@ -198,21 +194,12 @@ def _statistical(hist: pd.DataFrame, horizon: int, method: str, levels: tuple[in
                  scheduled: pd.DataFrame | None, metric: str) -> pd.DataFrame:
     from statsforecast import StatsForecast
 
-    df, x_future = hist, None
     if method == "schedule_ets":
         return _schedule_plus_residual(hist, horizon, levels, scheduled, metric)  # type: ignore[arg-type]
-    if method == "arima_x":
-        assert scheduled is not None
-        reg = scheduled[["unique_id", "ds", metric]].rename(columns={metric: "x_scheduled"})
-        df = hist.merge(reg, on=["unique_id", "ds"], how="left").fillna({"x_scheduled": 0.0})
-        end = hist["ds"].max()
-        grid = pd.DataFrame([(u, end + pd.Timedelta(hours=i + 1)) for u in sorted(hist["unique_id"].unique())
-                             for i in range(horizon)], columns=["unique_id", "ds"])
-        x_future = grid.merge(reg, on=["unique_id", "ds"], how="left").fillna({"x_scheduled": 0.0})
     if method == "seasonal_naive" and int(hist.groupby("unique_id")["ds"].count().min()) < WEEK:
         raise ForecastError(f"seasonal_naive needs a week ({WEEK} h) of history", field="method")
     sf = StatsForecast(models=_models(method), freq="h", n_jobs=1)
-    fc = sf.forecast(df=df, h=horizon, level=list(levels), X_df=x_future)
+    fc = sf.forecast(df=hist, h=horizon, level=list(levels))
     fc = fc.reset_index() if "unique_id" not in fc.columns else fc
     out = fc.rename(columns={"m": "mean", **{f"m-lo-{lv}": f"lo-{lv}" for lv in levels},
                              **{f"m-hi-{lv}": f"hi-{lv}" for lv in levels}})

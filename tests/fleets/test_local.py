@@ -119,3 +119,32 @@ def test_a_revoked_workload_leaves_the_buffer_and_a_started_one_loses_its_worker
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_resize_spawns_workers_and_retires_extra_ones_through_the_queue():
+    import queue
+
+    from airflow_ai_scheduler.fleets.base import parse_fleets
+    from airflow_ai_scheduler.fleets.local import LocalProcessFleet
+
+    class Dead:
+        def is_alive(self) -> bool:
+            return False
+
+    (spec,) = parse_fleets([{"name": "f", "provider": "aws", "region": "us-east-1",
+                             "instance_type": "m6i.xlarge", "tier": "on-demand", "slots": 2,
+                             "options": {"prefetch": 0}}])
+    fleet = LocalProcessFleet(spec)
+    spawned = []
+    fleet._spawn = lambda env: spawned.append(env) or _Worker()
+    fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker(), _Worker()]
+    assert fleet.resize(4) == 4 and len(spawned) == 2 and len(fleet.workers) == 4 and fleet.free_slots() == 4
+    assert fleet.resize(1) == 1 and fleet.free_slots() == 1
+    assert [fleet.inbox.get_nowait() for _ in range(3)] == [None, None, None] and fleet.inbox.empty()
+    fleet.workers = [_Worker(), Dead(), Dead(), Dead()]  # three took their stop message
+    fleet._replace_dead_workers()
+    assert len(fleet.workers) == 1 and len(spawned) == 2  # retired, not replaced
+    fleet.workers = [Dead()]  # the last one crashes: replaced up to the new size
+    fleet._replace_dead_workers()
+    assert len(fleet.workers) == 1 and len(spawned) == 3
+    assert fleet.resize(0) == 1  # never below one: routed tasks must not strand

@@ -9,7 +9,12 @@ import pytest
 
 from airflow_ai_scheduler.exceptions import ForecastError
 from airflow_ai_scheduler.forecast.demand import hourly_demand, split_hours
-from airflow_ai_scheduler.forecast.schedule import TaskSpec, learn_profiles, profile_from_tasks, scheduled_demand
+from airflow_ai_scheduler.forecast.schedule import (
+    TaskSpec,
+    learn_profiles,
+    profile_from_tasks,
+    scheduled_demand,
+)
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from dbutil import migrate, scope_for
 
 from airflow_ai_scheduler.budgets import Budget

@@ -26,6 +26,7 @@ ROUTERS: list[tuple[str, str]] = [
     ("airflow_ai_scheduler.airflow.ui.runs:router", "/api"),
     ("airflow_ai_scheduler.airflow.ui.steer:router", "/api"),
     ("airflow_ai_scheduler.airflow.ui.usage:router", "/api"),
+    ("airflow_ai_scheduler.airflow.ui.resources:router", "/api"),
 ]
 
 

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { api } from "./api";
 import { stamp, usd } from "./format";
 import { RunsTable, Pager } from "./DagView";
+import { DemandForecast } from "./ForecastChart";
 import { AppLink, runHref } from "./links";
 import { Loading, Section, Stat } from "./RunView";
 import { Badge, Box, Heading, SimpleGrid, Table, Text } from "./ui";
@@ -54,6 +55,9 @@ export function Overview() {
       <Section title="Recent runs">
         {runs.runs.length ? <RunsTable runs={runs.runs} showDag /> : <Text color="fg.muted">No planned run yet: trigger a DAG that runs on the AI Scheduler executor.</Text>}
         <Pager offset={offset} total={runs.total_entries} setOffset={setOffset} />
+      </Section>
+      <Section title="Demand forecast" hint="Busy slots per fleet: what happened against the forecast band, and the next 24 hours.">
+        <DemandForecast />
       </Section>
       <Section title="Fleets" hint="Where tasks can run: price per slot-hour and the expected spot interruptions per hour (λ).">
         <Table.Root size="sm" data-testid="fleets">
