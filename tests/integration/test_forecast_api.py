@@ -11,7 +11,6 @@ from conftest import DAGS
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
-
 USERS = {"admin": ("admin", "admin-pw"), "viewer": ("viewer", "viewer-pw")}
 
 
