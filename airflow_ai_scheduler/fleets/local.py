@@ -174,14 +174,14 @@ class LocalProcessFleet(FleetBackend):
         """Worker processes the pool has (``spec.slots`` until :meth:`resize`)."""
         return self.spec.slots if self.target is None else self.target
 
-    def resize(self, slots: int) -> int:
-        """Grow or shrink the pool to ``slots`` workers (at least one: routed tasks must not strand) and
-        return the new size. New workers start at once; extra ones are asked to stop through the queue, so
+    def resize(self, slots: int) -> bool:
+        """Grow or shrink the pool to ``slots`` workers (at least one: routed tasks must not strand; the
+        new size is :attr:`capacity`). New workers start at once; extra ones are asked to stop through the queue, so
         an idle worker leaves now and a busy one after its task. A fleet sized by the forecast calls this."""
         slots = max(1, int(slots))
         if self.inbox is None:
             self.target = slots
-            return slots
+            return True
         with self._lock:
             before, self.target = self.capacity, slots
             if slots > len(self.workers):
@@ -191,7 +191,7 @@ class LocalProcessFleet(FleetBackend):
                 self.inbox.put(None)
             self._dispatch()
         log.info("fleet %s resized from %d to %d worker(s)", self.spec.name, before, slots)
-        return slots
+        return True
 
     def spot_available(self) -> bool:
         return self.injector is None or self.injector.available()

@@ -138,8 +138,8 @@ def test_resize_spawns_workers_and_retires_extra_ones_through_the_queue():
     spawned = []
     fleet._spawn = lambda env: spawned.append(env) or _Worker()
     fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker(), _Worker()]
-    assert fleet.resize(4) == 4 and len(spawned) == 2 and len(fleet.workers) == 4 and fleet.free_slots() == 4
-    assert fleet.resize(1) == 1 and fleet.free_slots() == 1
+    assert fleet.resize(4) and fleet.capacity == 4 and len(spawned) == 2 and len(fleet.workers) == 4 and fleet.free_slots() == 4
+    assert fleet.resize(1) and fleet.capacity == 1 and fleet.free_slots() == 1
     assert [fleet.inbox.get_nowait() for _ in range(3)] == [None, None, None] and fleet.inbox.empty()
     fleet.workers = [_Worker(), Dead(), Dead(), Dead()]  # three took their stop message
     fleet._replace_dead_workers()
@@ -147,4 +147,4 @@ def test_resize_spawns_workers_and_retires_extra_ones_through_the_queue():
     fleet.workers = [Dead()]  # the last one crashes: replaced up to the new size
     fleet._replace_dead_workers()
     assert len(fleet.workers) == 1 and len(spawned) == 3
-    assert fleet.resize(0) == 1  # never below one: routed tasks must not strand
+    assert fleet.resize(0) and fleet.capacity == 1  # never below one: routed tasks must not strand
