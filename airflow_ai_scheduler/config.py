@@ -35,4 +35,5 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "approval_on_timeout": "reject",
     "measure_usage": "True",
     "dispatch_policy": "priority_weight",
+    "dispatch_options": "",
 }

@@ -176,6 +176,13 @@ def get_provider_info() -> dict:
                         "version_added": "0.2.0", "type": "string", "example": "fair_share",
                         "default": "priority_weight",
                     },
+                    "dispatch_options": {
+                        "description": "Keyword options of the default dispatch policy as a JSON object, e.g. "
+                                       "{\"path\": \"/opt/airflow/rl_policy.npz\"} for rl (a fine-tuned policy) or "
+                                       "{\"by\": \"owner\"} for fair_share; a fleet's dispatch_options override them.",
+                        "version_added": "0.2.0", "type": "string", "example": "{\"path\": \"/opt/airflow/rl.npz\"}",
+                        "default": "",
+                    },
                 },
             },
         },

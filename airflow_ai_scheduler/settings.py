@@ -166,6 +166,22 @@ class Settings:
                 "on_timeout": str(options.get("ai_scheduler_approval_on_timeout")
                                   or self.values.get("approval_on_timeout") or "reject")}
 
+    def dispatch_options_for(self, spec: Any) -> dict[str, Any]:
+        """Keyword options of a fleet's dispatch policy: ``[ai_scheduler] dispatch_options`` (JSON) for the
+        default policy, overridden key by key by the fleet's own ``dispatch_options``."""
+        import json
+
+        raw = self.values.get("dispatch_options") or "{}"
+        try:
+            common = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"[{SECTION}] dispatch_options is not valid JSON: {exc}") from None
+        if not isinstance(common, dict):
+            raise ConfigError(f"[{SECTION}] dispatch_options must be a JSON object, got {raw!r}")
+        if spec.dispatch_policy and spec.dispatch_policy != self.values["dispatch_policy"]:
+            common = {}  # the options of the default policy do not apply to another one
+        return {**common, **(spec.dispatch_options or {})}
+
     # -- checks ---------------------------------------------------------------------------------------
     def check(self) -> Settings:
         """Resolve every named thing now (planner, spot policy, dispatch policies, fleet backends), so a
@@ -180,14 +196,15 @@ class Settings:
             raise ConfigError(f"[{SECTION}] planner: unknown planner {planner!r}; choose one of {planner_names()} "
                               "or an importable path such as mypkg.planners:MyPlanner")
         get_spot_policy(self.values["spot_policy"])
-        get_dispatch_policy(self.values["dispatch_policy"])
         for spec in self.fleets:
             backend_class(spec)
-            if spec.dispatch_policy:
-                try:
-                    get_dispatch_policy(spec.dispatch_policy)
-                except ConfigError as exc:
-                    raise ConfigError(f"[{SECTION}] fleet {spec.name!r} dispatch_policy: {exc}") from None
+            try:
+                get_dispatch_policy(spec.dispatch_policy or self.values["dispatch_policy"],
+                                    **self.dispatch_options_for(spec))
+            except ConfigError as exc:
+                if not spec.dispatch_policy and not spec.dispatch_options:
+                    raise
+                raise ConfigError(f"[{SECTION}] fleet {spec.name!r} dispatch_policy: {exc}") from None
         for name in ("planner_time_limit_seconds", "llm_timeout_seconds"):
             if self.values[name] <= 0:
                 raise ConfigError(f"[{SECTION}] {name} must be > 0, got {self.values[name]}")

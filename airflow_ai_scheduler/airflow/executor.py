@@ -127,7 +127,8 @@ class AiSchedulerExecutor(BaseExecutor):
             settings, store=history, session_scope=session_scope, metrics=self.metrics,
             owner=f"scheduler-job-{job_id}" if job_id is not None else None, owner_alive=_scheduler_alive)
         self.bookkeeper = bookkeeper or Bookkeeper(history_writer, self.planning, settings.fleet_map)
-        policies = {s.name: dispatch_policy(s.dispatch_policy or settings.dispatch_policy) for s in settings.fleets}
+        policies = {s.name: dispatch_policy(s.dispatch_policy or settings.dispatch_policy,
+                                            **settings.dispatch_options_for(s)) for s in settings.fleets}
         self.router = Router(self.fleets, self.offer_map, plan_wait=settings.plan_wait_seconds,
                              max_hold=settings.max_hold_seconds, policies=policies)
         self.preemption = PreemptionHandler(spot_policy(settings.spot_policy), settings.preemption_retries,
@@ -389,6 +390,8 @@ class AiSchedulerExecutor(BaseExecutor):
         self._finished(fleet, report)
 
     def _finished(self, fleet: str, report: FleetReport) -> None:
+        if report.status is FleetStatus.FAILED:
+            self.router.note_end(fleet, "failed")
         entry = self.ledger.pop(report.key)
         self._announced.pop(report.key, None)
         if entry is None or not entry.is_task:
@@ -409,6 +412,7 @@ class AiSchedulerExecutor(BaseExecutor):
 
     def _preempted(self, entry: Entry, info: Any) -> None:
         self.metrics.incr("preempted", fleet=entry.fleet)
+        self.router.note_end(entry.fleet or "", "preempted")
         self.bookkeeper.record_try(entry.key, {**_launch_record(entry, datetime.now(timezone.utc)),
                                                "outcome": "preempted"})
         if self.preemption.on_preempted(entry, info):

@@ -8,6 +8,7 @@ Everything here runs on the scheduler loop and reads memory only (plans are made
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,6 +43,8 @@ class Router:
         self.plan_wait = plan_wait
         self.max_hold = max_hold
         self.policies = policies  # fleet name → DispatchPolicy
+        #: fleet → (monotonic time, "preempted" | "failed") of recent ends (the executor appends)
+        self.recent: dict[str, deque[tuple[float, str]]] = {name: deque() for name in fleets}
         on_demand = [n for n, f in fleets.items() if f.spec.tier == "on-demand"]
         self.default_fleet = on_demand[0] if on_demand else next(iter(fleets))
 
@@ -172,9 +175,19 @@ class Router:
             owner = rp.owners.get(getattr(e.key, "task_id", "")) if rp is not None else None
             owner = owner or e.run[0]  # as the policies group a task without an owner: by its DAG
             by_owner[owner] = by_owner.get(owner, 0) + 1
+        recent = self.recent.setdefault(fleet, deque())
+        hour_ago = time.monotonic() - 3600
+        while recent and recent[0][0] < hour_ago:
+            recent.popleft()
         return FleetView(name=fleet, tier=spec.tier, slots=spec.slots, free_slots=free,
                          price_per_hour=offer.price_per_hour if offer else 0.0, running_by_dag=by_dag,
-                         running_by_owner=by_owner)
+                         running_by_owner=by_owner,
+                         recent_preemptions=sum(1 for _, kind in recent if kind == "preempted"),
+                         recent_failures=sum(1 for _, kind in recent if kind == "failed"))
+
+    def note_end(self, fleet: str, kind: str) -> None:
+        """A try on ``fleet`` ended ``preempted`` or ``failed`` (what FleetView's recent counts are of)."""
+        self.recent.setdefault(fleet, deque()).append((time.monotonic(), kind))
 
     @staticmethod
     def candidate(entry: Entry, planning: Any) -> Any:
@@ -194,7 +207,20 @@ class Router:
             deadline=(job.deadline if job else None), expected_runtime_hours=max(runtime, 0.0),
             expected_cost=(placement.estimated_cost if placement else 0.0),
             waiting_seconds=time.monotonic() - entry.seen,
-            descendants=descendants(rp.jobs).get(job_id, 0) if rp is not None else 0)
+            descendants=descendants(rp.jobs).get(job_id, 0) if rp is not None else 0,
+            run_remaining_hours=remaining_hours(rp) if rp is not None else max(runtime, 0.0))
+
+
+def remaining_hours(rp: Any) -> float:
+    """Expected work of a run not finished when it was last planned (its manifest's jobs), in hours."""
+    manifest = getattr(rp, "manifest", None)
+    if manifest is None:
+        return 0.0
+    cached = getattr(rp, "_remaining_hours", None)
+    if cached is None:
+        cached = sum(j.estimated_duration_hours for j in manifest.jobs)
+        rp._remaining_hours = cached
+    return float(cached)
 
 
 _DESCENDANTS: dict[int, tuple[Mapping[str, Any], dict[str, int]]] = {}

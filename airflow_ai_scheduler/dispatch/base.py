@@ -122,7 +122,9 @@ def get_policy(name: str, **options: Any) -> DispatchPolicy:
         factory = ep.load()
     try:
         return factory(**options)
-    except TypeError as exc:
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bad option, an unreadable policy file: the executor must not start
         raise ConfigError(f"[ai_scheduler] dispatch_policy {name!r}: bad options {dict(options)!r}: {exc}") from None
 
 

@@ -49,6 +49,8 @@ class FleetSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
     dispatch_policy: str | None = Field(None, description="which due task runs first when more are due than "
                                         "free slots; default: [ai_scheduler] dispatch_policy")
+    dispatch_options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the "
+                                             "dispatch policy, e.g. {\"path\": \"/opt/airflow/rl_policy.npz\"}")
     price_per_hour: float | None = Field(None, ge=0, description="override the catalog price")
     price_schedule: list[dict[str, Any]] | None = Field(
         None, description='time-varying price [{"from": ISO time, "price_per_hour": x}], e.g. a cheap night window')

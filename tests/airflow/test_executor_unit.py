@@ -481,3 +481,36 @@ def test_candidates_say_what_they_unblock_and_fleet_views_count_owners():
     fleet = next(iter(ex.router.fleets))
     view = ex.router.fleet_view(fleet, {fleet: [entry]}, 1, ex.planning)
     assert view.running_by_owner == {"ml-team": 1} and view.running_by_dag == {"d": 1}
+
+
+def test_dispatch_options_reach_the_policy_and_a_bad_one_fails_start(tmp_path):
+    from airflow_ai_scheduler.exceptions import ConfigError
+
+    fleets = json.dumps([{**BASE, "name": "od", "tier": "on-demand", "slots": 1, "dispatch_policy": "fair_share",
+                          "dispatch_options": {"by": "dag"}},
+                         {**BASE, "name": "spot", "tier": "spot", "slots": 1}])
+    ex, _ = make_executor({}, fleets=fleets, dispatch_policy="sjf", dispatch_options='{"aging": 0.5}')
+    assert ex.router.policies["od"].by == "dag" and ex.router.policies["spot"].aging == 0.5
+    bad = json.dumps([{**BASE, "backend": "local", "name": "od", "tier": "on-demand", "slots": 1,
+                       "dispatch_policy": "rl", "dispatch_options": {"path": str(tmp_path / "missing.npz")}}])
+    with pytest.raises(ConfigError, match=r"fleet 'od' dispatch_policy: .*missing.npz is not a dispatch policy file"):
+        settings_from({"fleets": bad}).check()
+    with pytest.raises(ConfigError, match="dispatch_options is not valid JSON"):
+        settings_from({"dispatch_options": "{aging"}).check()
+
+
+def test_fleet_views_count_the_last_hours_preemptions_and_failures():
+    ex, _ = make_executor(run_of(TaskInfo("a"), TaskInfo("b")))
+    a, b = workload("a"), workload("b")
+    for w in (a, b):
+        ex.queue_workload(w, None)
+    loop(ex)
+    ex.fleets["spot"].reports += [FleetReport(a.key, FleetStatus.PREEMPTED, "lost"),
+                                  FleetReport(b.key, FleetStatus.FAILED, "boom")]
+    ex.heartbeat()
+    view = ex.router.fleet_view("spot", {}, 1)
+    assert (view.recent_preemptions, view.recent_failures) == (1, 1)
+    ex.router.recent["spot"][0] = (time.monotonic() - 4000, "preempted")  # over an hour ago
+    assert ex.router.fleet_view("spot", {}, 1).recent_preemptions == 0
+    c = ex.router.candidate(ex.ledger.get(a.key), ex.planning)
+    assert c.run_remaining_hours == pytest.approx(1.0)  # two jobs of 0.5 h
