@@ -85,3 +85,14 @@ class BudgetStore:
              .group_by(task_history.c.dag_id))
         with self.session_scope() as s:
             return {r[0]: float(r[1] or 0.0) for r in s.execute(q)}
+
+    def recorded(self, keys: Sequence[Any]) -> list[Any]:
+        """The task instance keys (dag_id, task_id, run_id, try_number, map_index) whose try has a history row."""
+        if not keys:
+            return []
+        q = select(task_history.c.dag_id, task_history.c.task_id, task_history.c.run_id, task_history.c.map_index,
+                   task_history.c.try_number).where(task_history.c.run_id.in_(sorted({k.run_id for k in keys})),
+                                                    task_history.c.dag_id.in_(sorted({k.dag_id for k in keys})))
+        with self.session_scope() as s:
+            have = {tuple(r) for r in s.execute(q)}
+        return [k for k in keys if (k.dag_id, k.task_id, k.run_id, k.map_index, k.try_number) in have]
