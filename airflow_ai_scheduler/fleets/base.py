@@ -160,7 +160,11 @@ def fleet_offers(fleets: Sequence[FleetSpec], catalog: Any | None = None) -> lis
 ENTRY_POINT_GROUP = "airflow_ai_scheduler.fleet_backends"
 #: the backends of this package (also registered as entry points; listed here so a source checkout works)
 BUILTIN_BACKENDS = {"local": "airflow_ai_scheduler.fleets.local:LocalProcessFleet",
-                    "celery": "airflow_ai_scheduler.fleets.celery:CeleryFleet"}
+                    "celery": "airflow_ai_scheduler.fleets.celery:CeleryFleet",
+                    "ecs": "airflow_ai_scheduler.fleets.ecs:EcsFleet",
+                    "batch": "airflow_ai_scheduler.fleets.batch:BatchFleet",
+                    "kubernetes": "airflow_ai_scheduler.fleets.kubernetes:KubernetesFleet",
+                    "edge": "airflow_ai_scheduler.fleets.edge:EdgeFleet"}
 #: external ids this package's backends mint: ``ai-scheduler/<fleet>/<uuid4>``
 EXTERNAL_ID_PREFIX = "ai-scheduler/"
 
