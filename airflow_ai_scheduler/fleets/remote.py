@@ -59,13 +59,14 @@ def parse_options(spec: FleetSpec, model: type[M], backend: str, defaults: Mappi
 
 
 def attribution(workload: Any, spec: FleetSpec) -> dict[str, str]:
-    """Who a pod/task/job is for — DAG, task, run, try, map index, fleet, tier — so a cloud bill split by
+    """Who a pod/task/job is for — DAG, task, run, try, map index (mapped tasks), fleet, tier — so a cloud bill split by
     these labels can be joined with the history table (dag_id, task_id, run_id, try_number, fleet)."""
     ti = getattr(workload, "ti", None)
     out = {"fleet": spec.name, "tier": spec.tier}
     if ti is not None:
-        out = {"dag": ti.dag_id, "task": ti.task_id, "run": ti.run_id, "try": str(ti.try_number),
-               "map-index": str(ti.map_index), **out}
+        out = {"dag": ti.dag_id, "task": ti.task_id, "run": ti.run_id, "try": str(ti.try_number), **out}
+        if ti.map_index >= 0:  # mapped tasks only ("-1" is not a valid Kubernetes label value)
+            out["map-index"] = str(ti.map_index)
     return {k: out[k] for k in ATTRIBUTION_FIELDS if k in out}
 
 

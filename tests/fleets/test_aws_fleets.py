@@ -107,7 +107,7 @@ def test_ecs_run_task_requests_carry_the_capacity_strategy_overrides_and_cost_ta
     tags = {t["key"]: t["value"] for t in req["tags"]}
     assert tags == {"ai-scheduler:dag": "etl", "ai-scheduler:task": "extract",
                     "ai-scheduler:run": "manual__2026-12-02T07:00:00+00:00", "ai-scheduler:try": "1",
-                    "ai-scheduler:map-index": "-1", "ai-scheduler:fleet": "ecs-spot", "ai-scheduler:tier": "spot"}
+                    "ai-scheduler:fleet": "ecs-spot", "ai-scheduler:tier": "spot"}
     (req2,) = rec_demand.of("RunTask")
     assert req2["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1}]
     assert "cpu" not in req2["overrides"]  # no hint: the task definition's size
