@@ -8,7 +8,7 @@ a spot fleet, one in front of an on-demand environment for the other::
 Built on the amazon provider's parts: SubmitJob kwargs from its ``build_submit_kwargs`` (the keys of
 ``[aws_batch_executor]``, which supplies defaults), the client from ``BatchClientHook`` (credentials from
 the Airflow connection), job states from its ``BatchJob.get_job_state``. Not AwsBatchExecutor itself: it
-re-submits a failed job on its own and serves one queue per executor (docs/fleets.md).
+re-submits a failed job on its own and serves one queue per executor (docs/fleets-cloud.md).
 
 An attempt whose host was terminated under it — Batch's ``statusReason`` "Host EC2 (instance i-…)
 terminated.", what a spot reclaim looks like — is reported PREEMPTED on a spot fleet. Every job carries the

@@ -11,7 +11,7 @@ Built on the amazon provider's parts rather than a copy of them: the run_task kw
 fleet does not set), the client from ``EcsHook`` (credentials from the Airflow connection ``aws_conn_id``),
 task states from its ``BotoTaskSchema``/``EcsExecutorTask.get_task_state``. Not its executor: AwsEcsExecutor
 re-runs a stopped task itself (``max_run_task_attempts``), which would turn a spot reclaim into a silent
-re-run outside the preemption budget, and it reads one cluster from one config section (docs/fleets.md).
+re-run outside the preemption budget, and it reads one cluster from one config section (docs/fleets-cloud.md).
 
 A task stopped with ``stopCode: SpotInterruption`` (or ``TerminationNotice``, its host going away) is
 reported PREEMPTED on a spot fleet. Every task carries the attribution tags ``ai-scheduler:dag``, ``:task``,
