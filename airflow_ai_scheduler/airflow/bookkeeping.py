@@ -12,6 +12,7 @@ never the scheduler loop's scoped session. Errors are logged, never raised into 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,16 +39,26 @@ class Bookkeeper:
         self.fleet_specs = fleet_specs or {}
         self.scope = scope
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-bookkeeping")
-        self._failed_runs: dict[tuple[str, str], float] = {}  # (bookkeeping thread only) runs with a failed task
+        # scans that may take a while on a big metadata database (a dead scheduler's tries, upstream_failed
+        # sweeps, finished runs) run on a thread of their own: they never delay a refresh or a requeue
+        self._sweeps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-scheduler-sweeps")
+        self._lock = threading.Lock()
+        self._failed_runs: dict[tuple[str, str], float] = {}  # runs with a failed task (under _lock)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._pool.submit(fn, *args)
 
+    def sweep(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run a (possibly long) scan on the sweeps thread."""
+        return self._sweeps.submit(fn, *args)
+
     def drain(self, timeout: float | None = None) -> None:
         self._pool.submit(lambda: None).result(timeout=timeout)
+        self._sweeps.submit(lambda: None).result(timeout=timeout)
 
     def shutdown(self, wait: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._sweeps.shutdown(wait=wait, cancel_futures=not wait)
 
     # -- what the executor asks for ---------------------------------------------------------------------
     def touch_queued(self, ti_ids: list[Any]) -> Future:
@@ -72,12 +83,13 @@ class Bookkeeper:
         return self.submit(self._record_try, key, launch)
 
     def periodic(self) -> Future:
-        """History rows kept while the database was down, and the upstream-failed sweeps."""
-        return self.submit(self._periodic)
+        """History rows kept while the database was down, and the upstream-failed sweeps (sweeps thread)."""
+        return self.sweep(self._periodic)
 
     def forget(self, runs: list[tuple[str, str]]) -> None:
-        if runs:
-            self.submit(lambda: [self._failed_runs.pop(r, None) for r in runs])
+        with self._lock:
+            for run in runs:
+                self._failed_runs.pop(run, None)
 
     # -- on the bookkeeping thread ------------------------------------------------------------------------
     @staticmethod
@@ -99,7 +111,8 @@ class Bookkeeper:
             log.warning("could not record the try of %s: %s", key, exc)
             return
         if outcome == "failed":
-            self._failed_runs[(key.dag_id, key.run_id)] = time.monotonic()
+            with self._lock:
+                self._failed_runs[(key.dag_id, key.run_id)] = time.monotonic()
 
     def _periodic(self) -> None:
         from airflow_ai_scheduler.airflow.recording import record_upstream_failed
@@ -109,13 +122,16 @@ class Bookkeeper:
         if self.writer.pending:
             self.writer.flush()
         now = time.monotonic()
-        for run, since in list(self._failed_runs.items()):
+        with self._lock:
+            runs = list(self._failed_runs.items())
+        for run, since in runs:
             try:
                 record_upstream_failed(self.writer, self.planning, *run, self.scope)
             except Exception as exc:  # the next sweep tries again
                 log.warning("could not record upstream_failed tasks of %s/%s: %s", *run, exc)
             if now - since > UPSTREAM_FAILED_SWEEP_SECONDS:
-                del self._failed_runs[run]
+                with self._lock:
+                    self._failed_runs.pop(run, None)
 
 
 # -- the chores themselves (module functions: each takes its session scope) --------------------------------

@@ -508,7 +508,7 @@ class AiSchedulerExecutor(BaseExecutor):
             self.bookkeeper.touch_queued(ids)
         self.bookkeeper.periodic()  # rows kept while the database was down; upstream_failed sweeps
         if self.orphans is not None:
-            self.orphans.tick(self.bookkeeper.submit)
+            self.orphans.tick(self.bookkeeper.sweep)
 
     def _refresh_gates(self) -> None:
         from airflow_ai_scheduler.airflow.gates import REFRESH_SECONDS
@@ -541,7 +541,7 @@ class AiSchedulerExecutor(BaseExecutor):
             active = self.ledger.active_runs()
             candidates = [r for r in self.planning.known_runs() if r not in active]
             if candidates:
-                self._prune = self.bookkeeper.submit(finished_runs, self.bookkeeper.scope, candidates)
+                self._prune = self.bookkeeper.sweep(finished_runs, self.bookkeeper.scope, candidates)
 
     def _emit_gauges(self) -> None:
         for reason, n in self.ledger.held_reasons().items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -360,15 +361,21 @@ class ResilientHistoryWriter:
     def __init__(self, store: HistoryStore, max_pending: int = 10_000) -> None:
         self.store = store
         self.pending: deque[Mapping[str, Any]] = deque(maxlen=max_pending)
+        self._lock = threading.RLock()  # the bookkeeping and the sweeps threads both write
 
     def record(self, row: Mapping[str, Any]) -> bool:
-        if len(self.pending) == self.pending.maxlen:
-            log.warning("history queue full: dropping the oldest unwritten row")
-        self.pending.append(row)
-        return self.flush()
+        with self._lock:
+            if len(self.pending) == self.pending.maxlen:
+                log.warning("history queue full: dropping the oldest unwritten row")
+            self.pending.append(row)
+            return self.flush()
 
     def flush(self) -> bool:
         """Write what is pending, oldest first; True when nothing is left."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> bool:
         while self.pending:
             row = self.pending[0]
             try:

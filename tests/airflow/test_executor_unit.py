@@ -112,6 +112,8 @@ class FakeBookkeeper:
     def submit(self, fn: Any, *args: Any) -> Future:
         return self._done(fn(*args))
 
+    sweep = submit
+
     def shutdown(self, wait: bool = False) -> None:
         pass
 
@@ -381,7 +383,7 @@ def test_a_run_that_is_over_is_forgotten():
     ex.fleets["spot"].reports.append(FleetReport(w.key, FleetStatus.SUCCESS))
     ex.heartbeat()
     assert ex.planning.known_runs() == [("d", "r")]
-    ex.bookkeeper.submit = lambda fn, *args: FakeBookkeeper()._done([("d", "r")])  # the run is over
+    ex.bookkeeper.sweep = lambda fn, *args: FakeBookkeeper()._done([("d", "r")])  # the run is over
     ex._last_prune = 0.0
     ex.sync()
     ex.sync()

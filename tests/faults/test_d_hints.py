@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-LEAD = pytest.mark.xfail(strict=True, reason="item 5: hints unmeetable against the configured fleets are not shown "
-                                             "(the lead, issue 19)")
-
 CASES = [  # (DAG, task, the field the message must name, fault)
-    pytest.param("f_hint_gpu", "train", "gpus", "hint gpus=64, no GPU fleet", id="gpus", marks=LEAD),
-    pytest.param("f_hint_provider", "crunch", "providers", "hint on a provider no fleet is on", id="provider",
-                 marks=LEAD),
+    pytest.param("f_hint_gpu", "train", "resources.gpus", "hint gpus=64, no GPU fleet", id="gpus"),
+    pytest.param("f_hint_provider", "crunch", "providers", "hint on a provider no fleet is on", id="provider"),
     pytest.param("f_hint_budget", "crunch", "budget_usd", "hint budget_usd=0", id="budget0"),
     pytest.param("f_hint_past", "crunch", "deadline", "hard deadline already past", id="past-deadline"),
 ]
