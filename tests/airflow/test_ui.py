@@ -240,7 +240,7 @@ def test_what_if_of_a_re_planned_run_covers_the_whole_run(client, store):
     first = GreedyPlanner().plan(full)
     store.save_plan("d", "rp", first, full, on_demand_cost=2.0)
     rest = manifest([job("b")], offers)
-    from airflow_ai_scheduler.airflow.planning_service import merge_plans
+    from airflow_ai_scheduler.planning.routing_rules import merge_plans
 
     store.save_plan("d", "rp", merge_plans(first, GreedyPlanner().plan(rest)), rest, on_demand_cost=2.0)
     r = client.post("/api/runs/d/rp/what-if", json={"tiers": ["on-demand"]}).json()

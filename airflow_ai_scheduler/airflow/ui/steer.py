@@ -75,7 +75,7 @@ def replan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> tuple[Any, Any,
         raise HTTPException(422, f"no plan under these settings: {exc}") from None
     # a re-plan's manifest holds only the tasks unfinished then: the others keep their placements, so both
     # plans cover the whole run (as the executor's own re-plans do)
-    from airflow_ai_scheduler.airflow.planning_service import merge_plans
+    from airflow_ai_scheduler.planning.routing_rules import merge_plans
 
     return stored, manifest, merge_plans(stored.plan, alt)
 
