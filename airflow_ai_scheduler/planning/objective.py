@@ -410,7 +410,8 @@ class Scorer:
             tard = max(0.0, -slack)
             p_miss = miss_probability(slack, ot.sigma)
         risk = 1.0 - (1.0 - p_miss) * (1.0 - ot.p_int)
-        co2 = ot.carbon.integral(start, start + runtime)
+        carbon = ot.carbon
+        co2 = carbon.prices[0] * runtime if len(carbon.times) == 1 else carbon.integral(start, start + runtime)
         delay = jt.delay_rate * (start + runtime - jt.earliest_finish) if jt.delay_rate else 0.0
         return JobScore(start, runtime, compute, egress_cost, jt.pf * tard, jt.pf * risk, co2, max(0.0, delay))
 
