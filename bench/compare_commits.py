@@ -166,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             cp = measure(roots, "optimal", args.cpsat_limit, list(cp_paths.values()), args.cpsat_reps)
             lines += ["", *table(f"CP-SAT (time limit {args.cpsat_limit:g} s)", args.base, args.head, labels, cp,
                                  cp_paths)]
-            lines.append("status BASE/HEAD: " + ", ".join(
-                f"{s}-{n} {cp[args.base][str(p)][0]['status']}/{cp[args.head][str(p)][0]['status']}"
-                for (s, n), p in cp_paths.items()))
+            lines.append("status per rep, BASE / HEAD: " + "; ".join(
+                f"{s}-{n} {','.join(r['status'] for r in cp[args.base][str(p)])} / "
+                f"{','.join(r['status'] for r in cp[args.head][str(p)])}" for (s, n), p in cp_paths.items()))
+            lines.append("Ω per rep, BASE / HEAD: " + "; ".join(
+                f"{s}-{n} {','.join(format(r['omega'], '.2f') for r in cp[args.base][str(p)])} / "
+                f"{','.join(format(r['omega'], '.2f') for r in cp[args.head][str(p)])}" for (s, n), p in cp_paths.items()))
         lines.append(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
         print("\n".join(lines))
         return 1 if args.fail_above is not None and worst > args.fail_above else 0
