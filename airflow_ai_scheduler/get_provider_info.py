@@ -136,7 +136,8 @@ def get_provider_info() -> dict:
                         "description": "What an hour of delay of a task costs (USD), counted in the objective from "
                                        "its earliest possible finish: under a burst, idle dearer capacity is used "
                                        "when waiting for the cheapest pool costs more than the price difference. "
-                                       "0 = waiting is free. DAG param ai_scheduler_delay_cost_per_hour and the hint "
+                                       "Applies to tasks no deadline bounds (a deadline says how long waiting is "
+                                       "free). 0 = waiting is free. DAG param ai_scheduler_delay_cost_per_hour and the hint "
                                        "placement(delay_cost_per_hour=...) override it.",
                         "version_added": "0.1.0", "type": "float", "example": "5", "default": "1.0",
                     },

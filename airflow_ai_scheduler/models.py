@@ -190,7 +190,8 @@ class Manifest(_Model):
     carbon_forecast: list[CarbonPoint] | None = Field(None, description="time-varying grid intensity per location; "
                                                       "locations not listed use the bundled table")
     delay_cost_per_hour: float = Field(0.0, ge=0, description="default USD per hour a job finishes after its "
-                                       "earliest possible end (jobs override it)")
+                                       "earliest possible end, for jobs no deadline bounds (neither "
+                                       "theirs nor a downstream job's); a job's own value always applies")
     commitments: list[Commitment] = Field(default_factory=list, description="reserved instances and savings plans")
     latency: list[LatencyPair] = Field(default_factory=list, description="measured p95 latencies; override the "
                                        "bundled table")

@@ -297,11 +297,21 @@ class Scorer:
         self._carbon: dict[str, PriceCurve] = {}
         self._forecast = forecast_points(manifest)
         self._earliest_finish = self._earliest_finishes() if self._any_delay_cost() else {}
+        self._deadline_bound = self._bound_by_deadlines() if manifest.delay_cost_per_hour > 0 else set()
         self._latency = None
 
     def _any_delay_cost(self) -> bool:
         m = self.manifest
         return m.delay_cost_per_hour > 0 or any(j.delay_cost_per_hour for j in m.jobs)
+
+    def _bound_by_deadlines(self) -> set[str]:
+        """Jobs with a deadline of their own or on a job downstream of them: their deadline says how long
+        waiting is free, so the manifest's default delay cost does not apply to them (a job's own does)."""
+        bound = {j.job_id for j in self.manifest.jobs if j.deadline is not None}
+        for j in reversed(self.order):
+            if j.job_id in bound:
+                bound.update(j.dependencies)
+        return bound
 
     def _earliest_finishes(self) -> dict[str, float]:
         """EF_j: dependencies' EF + the job's duration at the largest speedup any offer could give."""
@@ -346,7 +356,10 @@ class Scorer:
     def job_terms(self, job: Job) -> JobTerms:
         t = self._job_terms.get(job.job_id)
         if t is None:
-            rate = job.delay_cost_per_hour if job.delay_cost_per_hour is not None else self.manifest.delay_cost_per_hour
+            if job.delay_cost_per_hour is not None:
+                rate = job.delay_cost_per_hour
+            else:  # the default prices waiting for jobs no deadline bounds (theirs is tardiness)
+                rate = 0.0 if job.job_id in self._deadline_bound else self.manifest.delay_cost_per_hour
             t = self._job_terms[job.job_id] = JobTerms(priority_factor(job), self.deadline_h[job.job_id], rate,
                                                        self._earliest_finish.get(job.job_id, 0.0))
         return t

@@ -6,7 +6,8 @@ worker, an Edge worker — without code in any fleet's worker loop.
 
 * **CPU seconds** — user + system time of the process (all its threads) and of its children, from
   ``getrusage`` (``RUSAGE_SELF`` and ``RUSAGE_CHILDREN``, the latter counting children the task waited
-  for), plus children still alive at the end (psutil). Deltas between start and stop.
+  for), plus children still alive at the end (psutil; a child already alive at start counts only what it
+  used after). Deltas between start and stop.
 * **Peak memory** — the largest of: the kernel's high-water mark of the process's resident set
   (``VmHWM``, reset to the current RSS at start through ``/proc/self/clear_refs``, so it catches spikes
   between samples), the largest waited-for child's peak (``ru_maxrss`` of ``RUSAGE_CHILDREN``), and the
@@ -161,6 +162,7 @@ class UsageMonitor:
         except Exception:  # psutil ships with Airflow; still, never fail a task over a measurement
             self._proc = None
         self._gpu = _Gpu()
+        self._before = self._children_usage()  # children that predate the task: only their growth counts
         self._sample()
         self._thread = threading.Thread(target=self._run, name="ai-scheduler-usage", daemon=True)
         self._thread.start()
@@ -194,18 +196,31 @@ class UsageMonitor:
             except Exception:  # keep sampling; a measurement never fails the task
                 continue
 
-    def _live_children(self) -> tuple[float, int, int, bool]:
-        """(CPU s, read bytes, write bytes, io known) of children still alive now (not in rusage yet)."""
-        cpu, rb, wb, io_known = 0.0, 0, 0, True
+    def _children_usage(self) -> dict[tuple[int, float], tuple[float, int, int, bool]]:
+        """(pid, create time) → (CPU s, read bytes, write bytes, io known) of each live child now."""
+        out = {}
         for p in self._tree()[1:]:
-            with contextlib.suppress(Exception):
+            try:
+                key = (p.pid, p.create_time())
                 t = p.cpu_times()
-                cpu += t.user + t.system
+            except Exception:  # gone between listing and reading it
+                continue
             try:
                 io = p.io_counters()
-                rb, wb = rb + io.read_bytes, wb + io.write_bytes
+                out[key] = (t.user + t.system, io.read_bytes, io.write_bytes, True)
             except Exception:
-                io_known = False
+                out[key] = (t.user + t.system, 0, 0, False)
+        return out
+
+    def _live_children(self) -> tuple[float, int, int, bool]:
+        """(CPU s, read bytes, write bytes, io known) of children alive now (not in rusage yet), less what
+        each had used when the measurement started (a child that predates the task counts its growth)."""
+        cpu, rb, wb, io_known = 0.0, 0, 0, True
+        for key, (c, r, w, known) in self._children_usage().items():
+            c0, r0, w0, _ = self._before.get(key, (0.0, 0, 0, True))
+            cpu += max(0.0, c - c0)
+            rb, wb = rb + max(0, r - r0), wb + max(0, w - w0)
+            io_known = io_known and known
         return cpu, rb, wb, io_known
 
     def stop(self, try_number: int | None = None) -> TaskUsage:

@@ -199,3 +199,15 @@ def test_forecast_chart_shows_the_band_against_what_happened(client, sqlite_stor
     assert p["lo95"] <= p["lo80"] <= p["mean"] <= p["hi80"] <= p["hi95"]
     assert abs(p["mean"] - 0.5) < 0.2 and out["method"] == "schedule_ets"
     assert client.get("/api/forecast", params={"hours": 0}).status_code == 422
+
+
+def test_forecast_notes_name_only_dags_the_user_may_read(app, client):
+    from airflow_ai_scheduler.airflow.ui.auth import readable_dag_ids
+
+    everyone = client.get("/api/forecast", params={"hours": 6, "back": 0}).json()
+    assert any(n.startswith("etl: no history") for n in everyone["notes"])
+    app.dependency_overrides[readable_dag_ids] = lambda: {"another_dag"}
+    outsider = client.get("/api/forecast", params={"hours": 6, "back": 0}).json()
+    assert not any("etl" in n for n in outsider["notes"])
+    # the fleet's totals are shared capacity: the same for both
+    assert [s["forecast"] for s in outsider["series"]] == [s["forecast"] for s in everyone["series"]]

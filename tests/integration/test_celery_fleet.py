@@ -340,10 +340,12 @@ def test_a_restarted_scheduler_adopts_the_task_on_the_celery_worker_and_relaunch
     time.sleep(2)
     af.start_component("scheduler")
     deadline = time.monotonic() + 120
-    adopted = "on fleet celery-spot (Celery task ai-scheduler/celery-spot/"
+    adopted = "on fleet celery-spot (ai-scheduler/celery-spot/"
     while adopted not in af.logs("scheduler") and time.monotonic() < deadline:
         time.sleep(1)
-    assert adopted in af.logs("scheduler"), "the restarted scheduler did not adopt the task"
+    assert adopted in af.logs("scheduler"), "the restarted scheduler did not adopt the task:\n" + "\n".join(
+        line[:300] for line in af.logs("scheduler").splitlines()
+        if any(w in line.lower() for w in ("adopt", "orphan", "celery", "reset", "ai_scheduler", "error")))[-6000:]
     gate.write_text("go")
     # the adopted task goes on (no second start) and then loses its spot machine: its pool process dies
     deadline = time.monotonic() + 60

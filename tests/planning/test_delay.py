@@ -57,3 +57,21 @@ def test_a_job_can_override_the_default_and_a_chain_has_no_delay_when_nothing_wa
 def test_default_delay_cost_is_zero_in_a_manifest_so_plans_are_unchanged():
     m = _burst()
     assert m.delay_cost_per_hour == 0.0 and Weights().carbon == 0.0
+
+
+@pytest.mark.parametrize("planner", [GreedyPlanner(), CpSatPlanner(time_limit_seconds=5)], ids=["greedy", "cpsat"])
+def test_a_deadline_says_how_long_waiting_is_free_so_a_price_window_is_still_waited_for(planner):
+    # the default delay cost prices waiting for jobs without a deadline; one with a deadline (or upstream of
+    # one) waits for a cheaper price window it can afford, unless it sets a delay cost of its own
+    offers = [offer("night", "spot", 0.11, capacity=1, schedule=[(80 / 3600, 0.001)])]
+    m = manifest([job("extract", 10 / 60), job("load", 10 / 60, deps=["extract"], deadline_h=6)], offers,
+                 delay_cost_per_hour=1.0)
+    first = min(planner.plan(m).placements, key=lambda p: p.start_time)
+    assert first.job_id == "extract" and first.start_time >= m.at(80 / 3600)
+    scorer = Scorer(m, offers)
+    assert scorer.job_terms(m.job_map["extract"]).delay_rate == 0.0
+    eager = manifest([job("extract", 10 / 60, delay_cost_per_hour=1.0), job("load", 10 / 60, deps=["extract"],
+                                                                             deadline_h=6)], offers)
+    assert min(p.start_time for p in planner.plan(eager).placements) == eager.now
+    unbound = manifest([job("extract", 10 / 60)], offers, delay_cost_per_hour=1.0)
+    assert planner.plan(unbound).placements[0].start_time == unbound.now

@@ -67,3 +67,19 @@ def test_usage_round_trips_as_json():
 def test_stop_before_start_is_an_error():
     with pytest.raises(RuntimeError):
         UsageMonitor().stop()
+
+
+def test_a_child_alive_before_the_start_counts_only_what_it_uses_after():
+    """A long-lived child (a server the process started earlier) brings its past CPU time with it."""
+    code = ("import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+            "print('ready', flush=True)\nsys.stdin.read()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"  # 0.6 s of CPU used before the measurement
+        m = UsageMonitor(interval=0.05).start()
+        _burn(0.2)
+        usage = m.stop()
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+    assert 0.15 <= usage.cpu_seconds < 0.55

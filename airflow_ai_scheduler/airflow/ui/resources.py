@@ -385,6 +385,7 @@ class ForecastChart(BaseModel):
 @router.get("/forecast", dependencies=login, response_model=ForecastChart,
             summary="Task-hours per fleet: the forecast band against what happened, and recommended slots")
 def forecast_chart(request: Request, store: Store,
+                   readable: Annotated[set[str] | None, Depends(readable_dag_ids)],
                    hours: Annotated[int, Query(ge=1, le=168, description="horizon")] = 24,
                    back: Annotated[int, Query(ge=0, le=168, description="hours of the past forecast shown")] = 24
                    ) -> Any:
@@ -393,6 +394,11 @@ def forecast_chart(request: Request, store: Store,
 
     facts_provider = getattr(request.app.state, "dag_facts", None)
     facts = facts_provider(None) if facts_provider else None
+    if facts is None:  # read once here: the notes are filtered by the same DAGs the forecast was made from
+        from airflow_ai_scheduler.airflow.forecasting import dag_facts
+
+        with store.session_scope() as session:
+            facts = dag_facts(session)
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     try:
         fc, hist, _ = build_forecast(store, store.session_scope, hours=hours, facts=facts, now=now)
@@ -412,7 +418,17 @@ def forecast_chart(request: Request, store: Store,
             forecast=_band(fc.frame[fc.frame["unique_id"] == f]),
             recommended_slots=sizing.get(f, (None, None))[0], configured_slots=sizing.get(f, (None, None))[1]))
     return ForecastChart(method=fc.method, past_method=past.method if past is not None else None,
-                         notes=fc.notes, series=out)
+                         notes=_readable_notes(fc.notes, facts, readable), series=out)
+
+
+def _readable_notes(notes: list[str], facts: Any, readable: set[str] | None) -> list[str]:
+    """The forecast's notes without those naming a DAG the user may not read (a fleet's totals are shared
+    capacity and stay whole; which DAGs make them up is per-DAG information)."""
+    if readable is None:
+        return list(notes)
+    hidden = [d for d in (facts or {}) if d not in readable]
+    return [n for n in notes if not any(n.startswith(f"{d}:") or f" {d}," in f" {n}," or n.endswith(f" {d}")
+                                        for d in hidden)]
 
 
 def pd_ts(t: datetime) -> Any:
