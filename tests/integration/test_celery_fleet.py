@@ -332,7 +332,7 @@ def test_a_restarted_scheduler_adopts_the_task_on_the_celery_worker_and_relaunch
     gate, hold = tmp_path / "gate", tmp_path / "hold.json"
     started = Path(f"{gate}.started")
     run_id = af.trigger("it_celery", conf={"gate_file": str(gate), "hold_file": str(hold)})
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 150
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert started.exists(), "the spot task never started on the celery worker"
@@ -358,8 +358,13 @@ def test_a_restarted_scheduler_adopts_the_task_on_the_celery_worker_and_relaunch
     for pid in (pids["ppid"], pids["pid"]):
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    # the new scheduler's fleet checked its queue: the one worker's concurrency matches slots
-    assert "fleet celery-spot: 1 worker(s) on queue 'spot-q-" in af.logs("scheduler")
+    # the new scheduler's fleet checked its queue: the one worker's concurrency matches slots (a check that
+    # found no worker, e.g. its inspect reply was late, is repeated within 30 s)
+    matched = "fleet celery-spot: 1 worker(s) on queue 'spot-q-"
+    deadline = time.monotonic() + 45
+    while matched not in af.logs("scheduler") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert matched in af.logs("scheduler"), [ln for ln in af.logs("scheduler").splitlines() if "celery-spot:" in ln]
     assert af.wait_run("it_celery", run_id, timeout=150) == "success"
 
     # relaunched by the preemption handler from the rebuilt workload, not by Airflow's retries

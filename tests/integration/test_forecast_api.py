@@ -106,3 +106,47 @@ def test_cli_sets_budgets_and_forecasts(af):
     assert all(s["recommended_now"] >= 0 and s["cost_usd"] >= 0 for s in rep["sizing"])
     bad = af.airflow("ai-scheduler", "forecast", "--fleet", "nope", check=False)
     assert bad.returncode != 0 and "no fleet named 'nope'" in bad.stderr
+
+
+def _held_reasons(af, run_id):
+    import urllib.parse
+
+    q = urllib.parse.urlencode({"dag_id": "it_budget", "run_id": run_id, "event": "ai_scheduler.held", "limit": 100})
+    return [e["extra"] or "" for e in af.api("GET", f"/api/v2/eventLogs?{q}")["event_logs"]]
+
+
+def test_an_owners_daily_budget_holds_tasks_at_dispatch_until_it_is_raised(af):
+    import time
+
+    def set_budget(amount):
+        status, out = _raw(af, "POST", "/ai-scheduler/api/allocate_budget",
+                           {"scope": "owner", "subject": "alice", "period": "day", "amount_usd": amount})
+        assert status == 200, out
+
+    set_budget(0.0001)  # less than any task: all three wait, queued, with the reason
+    time.sleep(6)  # the executor's budget gate re-reads budgets every couple of seconds
+    run_id = af.trigger("it_budget")
+    deadline = time.monotonic() + 120
+    while len(_held_reasons(af, run_id)) < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+    held = _held_reasons(af, run_id)
+    assert len(held) == 3 and all("owner 'alice' daily budget $0.0001 " in r for r in held), held
+    assert {t["state"] for t in af.task_instances("it_budget", run_id)} == {"queued"}
+    cost = max(p["estimatedCost"] for p in _json(af, "plan", "it_budget", run_id)["placements"])
+    # the DAG is hourly: unpaused, it ran its latest interval at once, so alice has spent something today
+    status, rows = _raw(af, "GET", "/ai-scheduler/api/budgets")
+    spent = next(b["spent_usd"] for b in rows if (b["scope"], b["subject"]) == ("owner", "alice"))
+    # room for two at once: two launch; the third counts them as committed and waits until their actual cost
+    # (seconds of runtime) is in history, then fits and runs
+    amount = float(f"{spent + 2.5 * cost:.6f}")
+    set_budget(amount)
+    try:
+        state = af.wait_run("it_budget", run_id, timeout=180)
+    except TimeoutError:
+        state = "running"
+    assert state == "success", (af.task_instances("it_budget", run_id), _held_reasons(af, run_id), "\n".join(
+        ln[:400] for ln in af.logs("scheduler").splitlines()
+        if any(w in ln.lower() for w in ("held", "budget", "error", "routed", "gate", "it_budget"))))
+    raised = [r for r in _held_reasons(af, run_id) if f"daily budget ${amount:g} " in r]
+    assert raised and "planned for tasks still running" in raised[0], _held_reasons(af, run_id)
+    assert {t["try_number"] for t in af.task_instances("it_budget", run_id)} == {1}
