@@ -6,6 +6,7 @@ from airflow_ai_scheduler.recovery.checkpoint import Checkpoint
 from airflow_ai_scheduler.recovery.policy import (
     BUILTIN,
     DEFAULT_POLICY,
+    AdaptiveSlack,
     AlwaysOnDemand,
     Decision,
     GreedySpot,
@@ -18,4 +19,4 @@ from airflow_ai_scheduler.recovery.policy import (
 )
 
 __all__ = ["BUILTIN", "DEFAULT_POLICY", "AlwaysOnDemand", "Checkpoint", "Decision", "GreedySpot", "ProgressState",
-           "SafeUniformProgress", "SpotOnlyNaive", "SpotPolicy", "UniformProgress", "get_policy"]
+           "SafeUniformProgress", "AdaptiveSlack", "SpotOnlyNaive", "SpotPolicy", "UniformProgress", "get_policy"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from airflow_ai_scheduler.exceptions import ConfigError
+from airflow_ai_scheduler.recovery.pool import PoolPrior, PoolStats
 
 Decision = Literal["spot", "on_demand", "wait"]
 
@@ -122,8 +123,64 @@ class SafeUniformProgress(UniformProgress):
     hysteresis = True
 
 
+class AdaptiveSlack:
+    """Slack-budget policy on the pool's learned availability (see docs/recovery.md, "adaptive_slack").
+
+    *Slack* S = time left − work left − one changeover (none when already on on-demand): the hours that may
+    still be lost to waiting and changeovers. *Need* = the slack a spot-only finish would use in expectation,
+    R·((1 − a)/a + d/up) for R hours of work, availability fraction a and mean spot uptime ``up`` of the pool
+    (:class:`~airflow_ai_scheduler.recovery.pool.PoolStats`, learned online from what this policy has seen,
+    starting from a prior). Then:
+
+    - spot is up: take it; from on-demand only when the expected stint pays for its two changeovers
+      ((1 − ρ)·min(up, R) ≥ ``stint``·d·(1 + ρ), ρ = spot/on-demand price);
+    - spot is down: wait while S ≥ ``kappa``·need (ahead: the slack covers a spot-only finish), else run on
+      on-demand; once on on-demand keep it through the outage unless S ≥ ``resume``·``kappa``·need;
+    - the safety net (:func:`must_go_on_demand`) over all of it: a deadline feasible at the start is never
+      missed.
+
+    One instance follows one job at a time: it resets what it learned when ``elapsed_hours`` goes back (a new
+    job), and learns only from decisions at most ``2·step`` apart (contiguous observation).
+    """
+
+    name = "adaptive_slack"
+
+    def __init__(self, kappa: float = 1.0, resume: float = 1.5, stint: float = 1.0, grace: float = 0.0,
+                 price_ratio: float = 0.5, prior: PoolPrior | None = None) -> None:
+        self.kappa, self.resume, self.stint, self.grace, self.price_ratio = kappa, resume, stint, grace, price_ratio
+        self.stats = PoolStats(prior or PoolPrior())
+
+    def need(self, remaining: float, overhead: float) -> float:
+        """Expected slack a spot-only finish of ``remaining`` hours would use (idle time + restarts)."""
+        a = max(self.stats.availability, 0.02)
+        return remaining * ((1.0 - a) / a + overhead / max(self.stats.mean_up_hours, 1e-3))
+
+    def decide(self, state: ProgressState) -> Decision:
+        self.stats.observe(state.elapsed_hours, state.spot_available, state.step_hours)
+        if math.isinf(state.deadline_hours):
+            return "spot" if state.spot_available else "wait"
+        d, rem = state.restart_overhead_hours, state.remaining
+        slack = state.time_left - rem - (0.0 if state.current == "on_demand" else d)
+        need = self.kappa * self.need(rem, d)
+        intended: Decision
+        if state.spot_available:
+            intended = "spot"
+            if state.current == "on_demand":
+                rho = self.price_ratio
+                gain = (1.0 - rho) * min(self.stats.mean_up_hours, rem)
+                if gain < self.stint * d * (1.0 + rho):
+                    intended = "on_demand"
+        elif state.current == "on_demand":
+            intended = "wait" if slack >= self.resume * need else "on_demand"
+        elif slack >= need or (self.stats.age < self.grace * d and slack >= 2 * d):
+            intended = "wait"  # ahead of the need, or a short outage: cheaper to sit it out than to change over
+        else:
+            intended = "on_demand"
+        return "on_demand" if must_go_on_demand(state, intended) else intended
+
+
 BUILTIN: dict[str, type] = {p.name: p for p in (AlwaysOnDemand, SpotOnlyNaive, GreedySpot, UniformProgress,
-                                                 SafeUniformProgress)}
+                                                 SafeUniformProgress, AdaptiveSlack)}
 DEFAULT_POLICY = SafeUniformProgress.name
 
 
