@@ -4,7 +4,8 @@ A prior (what the pool did historically — by default the train half of the bun
 bench/simulate_spot.py) counts as ``weight_hours`` of observation; each contiguous observation of the pool
 (a decision at most ``2·step`` after the previous one) adds its hours to "up" or "down" and each change of
 state starts a run. Estimates are posterior means: the fraction of time spot can be had, and the mean length
-of an uptime.
+of an uptime (hours up / uptimes ended: the estimate for exponential uptimes when the last one is still
+running).
 """
 
 from __future__ import annotations
@@ -44,13 +45,11 @@ class PoolStats:
                 self.up_hours += t - last
             else:
                 self.down_hours += t - last
-            if available and not self.last_avail:
-                self.up_runs += 1
+            if self.last_avail and not available:
+                self.up_runs += 1  # an uptime ended (a preemption, for a task on spot)
             self.age = self.age + (t - last) if available == self.last_avail else 0.0
         else:
             self.age = 0.0
-            if available:
-                self.up_runs += 1  # an uptime seen from its (observed) start
         self.last_t, self.last_avail = t, available
 
     @property
