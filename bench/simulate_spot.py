@@ -113,11 +113,11 @@ def print_table(cells: list[dict], names: list[str], runs: int) -> None:
     print("| **mean** | | " + " | ".join(f"**{s[n]['mean_score']:.1f}** ({s[n]['misses']})" for n in names) + " |")
 
 
-def tune(traces: list[Trace], starts: int, kappas=(0.6, 0.8, 1.0, 1.25), resumes=(1.5, 3.0), stints=(1.0, 3.0),
-         graces=(0.0, 1.0, 2.0)) -> list[dict]:
+def tune(traces: list[Trace], starts: int, kappas=(0.1, 0.2, 0.3, 0.5, 1.0), resumes=(1.5, 3.0), stints=(1.0,),
+         selects=(0.0, 1.0)) -> list[dict]:
     """Grid search of AdaptiveSlack's knobs on ``traces`` (the train half); best mean score first."""
-    grid = [dict(kappa=k, resume=r, stint=s, grace=g) for k in kappas for r in resumes for s in stints
-            for g in graces]
+    grid = [dict(kappa=k, resume=r, stint=s, select=c) for k in kappas for r in resumes for s in stints
+            for c in selects]
     out = []
     for params in grid:
         t0 = time.perf_counter()
@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--split", choices=("test", "train", "all"), default="test")
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--tune", action="store_true", help="grid-search adaptive_slack on the train half")
-    ap.add_argument("--grid", help='JSON axes for --tune, e.g. {"kappas": [1.0], "graces": [0, 2]}')
+    ap.add_argument("--grid", help='JSON axes for --tune, e.g. {"kappas": [0.2, 1.0], "selects": [0, 1]}')
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     halves = split()

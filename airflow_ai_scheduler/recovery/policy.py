@@ -145,15 +145,28 @@ class AdaptiveSlack:
 
     name = "adaptive_slack"
 
-    def __init__(self, kappa: float = 1.0, resume: float = 1.5, stint: float = 1.0, grace: float = 0.0,
+    def __init__(self, kappa: float = 0.2, resume: float = 3.0, stint: float = 1.0, select: float = 1.0,
                  price_ratio: float = 0.5, prior: PoolPrior | None = None) -> None:
-        self.kappa, self.resume, self.stint, self.grace, self.price_ratio = kappa, resume, stint, grace, price_ratio
+        # defaults: the best of a grid search on the train half of the bundled traces (bench/simulate_spot.py
+        # --tune, bench/results/simulate_spot_tune.json); price_ratio is a typical spot discount, not tuned
+        self.kappa, self.resume, self.stint, self.select, self.price_ratio = kappa, resume, stint, select, price_ratio
         self.stats = PoolStats(prior or PoolPrior())
 
     def need(self, remaining: float, overhead: float) -> float:
         """Expected slack a spot-only finish of ``remaining`` hours would use (idle time + restarts)."""
         a = max(self.stats.availability, 0.02)
         return remaining * ((1.0 - a) / a + overhead / max(self.stats.mean_up_hours, 1e-3))
+
+    def selectivity(self, slack: float, remaining: float, overhead: float) -> float:
+        """How long spot must have been up before leaving on-demand for it: 0 while the slack affords a
+        changeover pair (2·d) for every uptime still to come (remaining·a/up of them), else the age that only
+        the affordable fraction of uptimes reach (exponential uptimes), times ``select``."""
+        if self.select <= 0 or overhead <= 0:
+            return 0.0
+        up = max(self.stats.mean_up_hours, 1e-3)
+        expected = remaining * self.stats.availability / up
+        budget = max(slack, 0.0) / (2 * overhead)
+        return 0.0 if budget >= expected else self.select * up * math.log(expected / max(budget, 1e-3))
 
     def decide(self, state: ProgressState) -> Decision:
         self.stats.observe(state.elapsed_hours, state.spot_available, state.step_hours)
@@ -168,14 +181,12 @@ class AdaptiveSlack:
             if state.current == "on_demand":
                 rho = self.price_ratio
                 gain = (1.0 - rho) * min(self.stats.mean_up_hours, rem)
-                if gain < self.stint * d * (1.0 + rho):
+                if gain < self.stint * d * (1.0 + rho) or self.stats.age < self.selectivity(slack, rem, d):
                     intended = "on_demand"
         elif state.current == "on_demand":
             intended = "wait" if slack >= self.resume * need else "on_demand"
-        elif slack >= need or (self.stats.age < self.grace * d and slack >= 2 * d):
-            intended = "wait"  # ahead of the need, or a short outage: cheaper to sit it out than to change over
         else:
-            intended = "on_demand"
+            intended = "wait" if slack >= need else "on_demand"
         return "on_demand" if must_go_on_demand(state, intended) else intended
 
 

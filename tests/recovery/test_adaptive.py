@@ -34,10 +34,10 @@ def state(t=0.0, done=0.0, work=10.0, deadline=20.0, d=0.05, step=0.05, avail=Fa
 @settings(max_examples=200, deadline=None)
 @given(work=st.floats(0.5, 8.0), slack=st.floats(0.0, 6.0), overhead=st.sampled_from([0.0, 0.02, 0.05, 0.1, 0.5]),
        bits=st.lists(st.booleans(), min_size=1, max_size=80), gap=st.sampled_from([30, 195, 300, 900]),
-       kappa=st.sampled_from([0.0, 0.2, 1.0, 3.0]), grace=st.sampled_from([0.0, 2.0]))
-def test_never_misses_a_feasible_deadline(work, slack, overhead, bits, gap, kappa, grace):
+       kappa=st.sampled_from([0.0, 0.2, 1.0, 3.0]), select=st.sampled_from([0.0, 1.0, 10.0]))
+def test_never_misses_a_feasible_deadline(work, slack, overhead, bits, gap, kappa, select):
     job = Job(work, work + overhead + slack, overhead)  # feasible at the start by construction
-    r = simulate(AdaptiveSlack(kappa=kappa, grace=grace), job, Trace("h", gap, tuple(bits)))
+    r = simulate(AdaptiveSlack(kappa=kappa, select=select), job, Trace("h", gap, tuple(bits)))
     assert r.finished and not r.missed, (r.makespan, job.deadline_hours)
 
 
@@ -145,3 +145,21 @@ def test_bench_cell_counts_misses_and_switches():
     assert cell["runs"] == 2 and cell["misses"] == 2 and cell["switches"] == 0
     cell = b.run_cell(get_policy("on_demand"), Job(4.0, 4.2, 0.05), [tr], 2)
     assert cell["misses"] == 0 and cell["score"] == pytest.approx(0.0)
+
+
+def test_selective_when_the_slack_affords_few_changeovers():
+    """From on-demand, a freshly returned spot is taken only while the slack pays a changeover pair for every
+    uptime still to come; with less, only an uptime that has lasted (most short ones end first)."""
+    prior = PoolPrior(availability=0.5, up_hours=1.0, weight_hours=1e6)
+    s = state(t=2.0, done=2.0, work=40.0, d=0.1, avail=True, current="on_demand")
+    tight = ProgressState(**{**s.__dict__, "deadline_hours": 2.0 + 38.0 + 2.0})   # 2 h: 10 pairs for ~19 uptimes
+    ample = ProgressState(**{**s.__dict__, "deadline_hours": 2.0 + 38.0 + 8.0})   # 8 h: 40 pairs
+    p = AdaptiveSlack(prior=prior)
+    assert p.selectivity(2.0, 38.0, 0.1) > 0.5 and p.selectivity(8.0, 38.0, 0.1) == 0.0
+    assert AdaptiveSlack(prior=prior).decide(tight) == "on_demand"
+    assert AdaptiveSlack(prior=prior).decide(ample) == "spot"
+    assert AdaptiveSlack(prior=prior, select=0.0).decide(tight) == "spot"
+    aged = AdaptiveSlack(prior=prior)
+    for i in range(30):  # spot up for the last 1.5 h
+        aged.stats.observe(0.5 + i * 0.05, True, 0.05)
+    assert aged.decide(tight) == "spot"
