@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_ai_scheduler.recovery import DEFAULT_POLICY, get_policy  # noqa: E402
+from airflow_ai_scheduler.recovery import DEFAULT_POLICY, ProgressState, get_policy  # noqa: E402
 from airflow_ai_scheduler.recovery.policy import AdaptiveSlack  # noqa: E402
-from airflow_ai_scheduler.simulate.simulator import Job, simulate, start_ticks  # noqa: E402
+from airflow_ai_scheduler.simulate.simulator import Job, RunResult, simulate, start_ticks  # noqa: E402
 from airflow_ai_scheduler.simulate.traces import Trace, get_traces  # noqa: E402
 
 FAMILIES = (
@@ -113,6 +113,90 @@ def print_table(cells: list[dict], names: list[str], runs: int) -> None:
     print("| **mean** | | " + " | ".join(f"**{s[n]['mean_score']:.1f}** ({s[n]['misses']})" for n in names) + " |")
 
 
+def simulate_zones(policy, job: Job, zones: list[Trace], start_tick: int, egress_per_move: float = 0.0,
+                   record: bool = False) -> tuple[RunResult, int]:
+    """:func:`simulate` over several zones' traces at once (same tick length): spot is usable when any zone
+    has it. A spot launch goes to the zone last used if it has capacity, else to the first zone (in the
+    given order: the plan's next-best offer first) that has; a move to another zone is a (re)start like any
+    other (the changeover delay) and pays ``egress_per_move`` $ to bring the checkpoint along. Returns the
+    run and the number of zone moves."""
+    step = zones[0].step_hours
+    limit = 20 * max(job.deadline_hours, job.work_hours)
+    res, moves = RunResult(), 0
+    t = done = pending = 0.0
+    current, zone, tick = "none", 0, start_tick
+    while job.work_hours - done > 1e-9 and t < limit:
+        up = [z.at(tick) for z in zones]
+        if current == "spot" and not up[zone]:
+            res.interruptions += 1
+            current = "none"
+        state = ProgressState(t, done, job.work_hours, job.deadline_hours, job.overhead_hours, step, any(up),
+                              current)  # type: ignore[arg-type]
+        decision = policy.decide(state)
+        if decision == "spot" and not any(up):
+            decision = "wait"
+        if record:
+            res.decisions.append(decision)
+        tick += 1
+        if decision == "wait":
+            current = "none"
+            t += step
+            continue
+        if decision == "spot" and current != "spot" and not up[zone]:
+            zone = up.index(True)
+            moves += 1
+            res.cost += egress_per_move
+        if decision != current:
+            pending = job.overhead_hours
+            current = decision
+        overhead_now = min(pending, step)
+        pending -= overhead_now
+        progress = min(step - overhead_now, job.work_hours - done)
+        dt = overhead_now + progress
+        done += progress
+        t += dt
+        if decision == "spot":
+            res.spot_hours += dt
+            res.cost += dt * job.spot_price
+        else:
+            res.od_hours += dt
+            res.cost += dt * job.od_price
+    res.finished = job.work_hours - done <= 1e-9
+    res.makespan = t
+    res.missed = not res.finished or t > job.deadline_hours + 1e-9
+    return res, moves
+
+
+def zone_groups(traces: list[Trace]) -> dict[str, list[Trace]]:
+    """The traces of each family (same tick length) with at least two zones, as one multi-zone pool each."""
+    groups: dict[str, list[Trace]] = {}
+    for tr in traces:
+        groups.setdefault(tr.name.rsplit("/", 1)[0], []).append(tr)
+    return {fam: zs for fam, zs in groups.items() if len(zs) > 1 and len({z.gap_seconds for z in zs}) == 1}
+
+
+def run_zones(names: list[str], traces: list[Trace], starts: int, egress: float) -> list[dict]:
+    """Per cell and policy: one zone at a time (each zone of the groups alone) against all zones of a group
+    at once (spot elsewhere before on-demand)."""
+    groups = zone_groups(traces)
+    singles = [z for zs in groups.values() for z in zs]
+    cells = []
+    for deadline, delay in itertools.product(DEADLINES, DELAYS):
+        job = Job(WORK, deadline, delay)
+        row: dict = {"deadline": deadline, "delay": delay, "policies": {}}
+        for n in names:
+            one = run_cell(get_policy(n), job, singles, starts)
+            runs = [simulate_zones(get_policy(n), job, zs, s, egress)
+                    for zs in groups.values() for s in start_ticks(min(zs, key=lambda z: len(z.available)), starts)]
+            cost = sum(r.cost for r, _ in runs) / len(runs)
+            row["policies"][n] = {"one_zone": {k: one[k] for k in ("score", "misses", "cost")},
+                                  "zones": {"score": score(job, cost), "cost": cost,
+                                            "misses": sum(r.missed for r, _ in runs),
+                                            "moves": sum(m for _, m in runs) / len(runs)}}
+        cells.append(row)
+    return cells
+
+
 def tune(traces: list[Trace], starts: int, kappas=(0.1, 0.2, 0.3, 0.5, 1.0), resumes=(1.5, 3.0), stints=(1.0,),
          selects=(0.0, 1.0)) -> list[dict]:
     """Grid search of AdaptiveSlack's knobs on ``traces`` (the train half); best mean score first."""
@@ -136,6 +220,9 @@ def main() -> None:
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--tune", action="store_true", help="grid-search adaptive_slack on the train half")
     ap.add_argument("--grid", help='JSON axes for --tune, e.g. {"kappas": [0.2, 1.0], "selects": [0, 1]}')
+    ap.add_argument("--zones", action="store_true", help="multi-zone recovery: each family's zones of the "
+                    "chosen half as one pool, against one zone at a time")
+    ap.add_argument("--egress", type=float, default=1.0, help="$ per zone move (the checkpoint's egress)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     halves = split()
@@ -153,6 +240,21 @@ def main() -> None:
         return
     traces = halves["train"] + halves["test"] if args.split == "all" else halves[args.split]
     names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    if args.zones:
+        cells = run_zones(names, traces, args.starts, args.egress)
+        meta.update(split=args.split, egress_per_move=args.egress, groups={f: [z.name for z in zs] for f, zs in
+                    zone_groups(traces).items()}, seconds=time.perf_counter() - t0, results=cells)
+        if not args.no_write:
+            (RESULTS / "simulate_spot_zones.json").write_text(json.dumps(meta, indent=2))
+        print(f"{args.split} half, zone groups: {list(meta['groups'])}, {meta['seconds']:.0f} s")
+        print("| deadline | delay | " + " | ".join(f"{n}: one zone | {n}: all zones (moves)" for n in names) + " |")
+        print("|---|---|" + "---|---|" * len(names))
+        for c in cells:
+            row = [f"{c['policies'][n]['one_zone']['score']:.1f} ({c['policies'][n]['one_zone']['misses']}) | "
+                   f"{c['policies'][n]['zones']['score']:.1f} ({c['policies'][n]['zones']['misses']}, "
+                   f"{c['policies'][n]['zones']['moves']:.1f})" for n in names]
+            print(f"| {c['deadline']:g} h | {c['delay']:g} h | " + " | ".join(row) + " |")
+        return
     cells = run_grid({n: get_policy(n) for n in names}, traces, args.starts)
     meta.update(split=args.split, seconds=time.perf_counter() - t0, default=DEFAULT_POLICY,
                 summary=summary(cells, names), results=cells)
