@@ -452,7 +452,8 @@ class AiSchedulerExecutor(BaseExecutor):
 
         return [FleetOption(name=n, tier=f.spec.tier, free_slots=f.free_slots(), spot_available=f.spot_available(),
                             fits=job is None or fit_problem(job, self.offer_map[n]) is None,
-                            location=f.spec.location) for n, f in self.fleets.items()]
+                            location=f.spec.location, price_per_hour=self.offer_map[n].price_per_hour)
+                for n, f in self.fleets.items()]
 
     # -- the loop's other chores --------------------------------------------------------------------
     def sync(self) -> None:

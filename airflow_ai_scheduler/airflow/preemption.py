@@ -41,6 +41,7 @@ class FleetOption:
     spot_available: bool = True
     fits: bool = True  #: the task's resources and allow-lists fit it
     location: str = ""
+    price_per_hour: float = 0.0  #: of the fleet's offer (0: unknown, the fleets' order decides)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ class PreemptionHandler:
         if now < entry.next_decision:
             return None
         job = self.cb.job(entry.key)
-        decision = self.policy.decide(self.state(entry, job))
-        fleet = choose_fleet(decision, job, entry.previous_fleet, self.cb.fleets(job))
+        state = self.state(entry, job)
+        decision = self.policy.decide(state)
+        fleet = choose_fleet(decision, job, entry.previous_fleet, self.cb.fleets(job), hours=state.remaining)
         if fleet is None:
             entry.next_decision = now + RETRY_DECISION_SECONDS
             return None
@@ -140,9 +142,16 @@ def effective_deadline(manifest: Any, job: Any) -> datetime | None:
         return job.deadline
 
 
-def choose_fleet(decision: str, job: Any, previous: str | None, options: Sequence[FleetOption]) -> str | None:
-    """A fleet of the decided tier that the job may use and that has a free slot — another spot pool
-    before the one just lost (as SkyPilot's EAGER_NEXT_REGION does) — or None to wait."""
+def choose_fleet(decision: str, job: Any, previous: str | None, options: Sequence[FleetOption], hours: float = 1.0,
+                 egress: Any = None) -> str | None:
+    """A fleet of the decided tier that the job may use and that has a free slot, or None to wait.
+
+    Multi-region recovery: any spot pool the job may use counts as spot capacity (the policy sees spot as
+    available when one has it), so a lost pool is replaced by spot elsewhere before on-demand. Among the
+    free ones — the pool just lost last, as SkyPilot's EAGER_NEXT_REGION does — the cheapest for the work
+    left: ``price_per_hour · hours`` plus the egress of the job's input (``input_data_size_gb``) from where
+    it last ran to the fleet's location (``egress``: the manifest's :class:`~airflow_ai_scheduler.models.Egress`,
+    list prices by default). Options of equal cost keep their order."""
     if decision == "wait":
         return None
     tier = "spot" if decision == "spot" else "on-demand"
@@ -151,6 +160,22 @@ def choose_fleet(decision: str, job: Any, previous: str | None, options: Sequenc
     allowed = [o for o in options if o.tier == tier and o.fits]
     if not allowed and tier == "on-demand":  # the job fits no on-demand fleet: any one keeps it alive
         allowed = [o for o in options if o.tier == "on-demand"]
-    allowed.sort(key=lambda o: o.name == previous)
-    free = [o.name for o in allowed if o.free_slots > 0 and (o.tier != "spot" or o.spot_available)]
-    return free[0] if free else None
+    free = [o for o in allowed if o.free_slots > 0 and (o.tier != "spot" or o.spot_available)]
+    if not free:
+        return None
+    origin = next((o.location for o in options if o.name == previous), "")
+    gb = float(getattr(job, "input_data_size_gb", 0.0) or 0.0)
+    if gb > 0 and origin and egress is None:
+        from airflow_ai_scheduler.models import Egress
+
+        egress = Egress()
+
+    def cost(o: FleetOption) -> float:
+        move = 0.0
+        if gb > 0 and origin and o.location and o.location != origin:
+            from airflow_ai_scheduler.planning.objective import egress_rate
+
+            move = gb * egress_rate(egress, origin, o.location)
+        return o.price_per_hour * max(hours, 0.0) + move
+
+    return min(free, key=lambda o: (o.name == previous, cost(o))).name

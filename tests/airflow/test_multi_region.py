@@ -1,0 +1,51 @@
+"""Multi-region recovery in the executor: a lost spot pool is replaced by spot elsewhere before on-demand,
+the cheapest for the work left with the egress of the job's input counted."""
+
+from __future__ import annotations
+
+from factories import job
+
+from airflow_ai_scheduler.airflow.preemption import FleetOption, choose_fleet
+from airflow_ai_scheduler.models import Egress
+
+
+def spot(name, price, location, free=1, up=True):
+    return FleetOption(name, "spot", free, spot_available=up, location=location, price_per_hour=price)
+
+
+OD = FleetOption("od", "on-demand", 1, location="aws:us-east-1", price_per_hour=3.0)
+
+
+def test_spot_in_another_region_before_on_demand():
+    fleets = [spot("east", 1.0, "aws:us-east-1", up=False), spot("west", 1.2, "aws:us-west-2"), OD]
+    assert choose_fleet("spot", job("t", 4.0), "east", fleets, hours=4.0) == "west"
+
+
+def test_cheapest_for_the_work_left_not_the_first_listed():
+    fleets = [spot("dear", 1.5, "aws:us-west-2"), spot("cheap", 1.0, "aws:eu-west-1"), OD]
+    assert choose_fleet("spot", job("t", 4.0), None, fleets, hours=4.0) == "cheap"
+
+
+def test_egress_of_the_input_is_counted():
+    # 500 GB from us-east-1: same region is free of inter-region egress, another region pays per GB
+    fleets = [spot("lost", 1.0, "aws:us-east-1", up=False), spot("same-region", 1.1, "aws:us-east-1"),
+              spot("far", 1.0, "aws:us-west-2"), OD]
+    heavy, light = job("t", 2.0, input_data_size_gb=500), job("t", 2.0)
+    assert choose_fleet("spot", heavy, "lost", fleets, hours=2.0) == "same-region"  # 0.2 $ < 500 GB of egress
+    assert choose_fleet("spot", light, "lost", fleets, hours=2.0) == "far"          # nothing to move
+    free_moves = Egress(inter_region_per_gb=0.0, same_region_per_gb=0.0, internet_per_gb=0.0)
+    assert choose_fleet("spot", heavy, "lost", fleets, hours=2.0, egress=free_moves) == "far"
+
+
+def test_the_pool_just_lost_comes_last_and_unknown_prices_keep_the_order():
+    fleets = [FleetOption("a", "spot", 1), FleetOption("b", "spot", 1), FleetOption("c", "spot", 1)]
+    assert choose_fleet("spot", None, None, fleets) == "a"
+    assert choose_fleet("spot", None, "a", fleets) == "b"
+    only = [spot("a", 1.0, "aws:us-east-1")]
+    assert choose_fleet("spot", None, "a", only) == "a"  # back in the same pool when it is the only one
+
+
+def test_no_spot_anywhere_waits_and_full_pools_are_skipped():
+    fleets = [spot("east", 1.0, "aws:us-east-1", up=False), spot("west", 0.5, "aws:us-west-2", free=0), OD]
+    assert choose_fleet("spot", job("t", 1.0), "east", fleets) is None
+    assert choose_fleet("on_demand", job("t", 1.0), "east", fleets) == "od"
