@@ -23,7 +23,7 @@ CONFIG_DEFAULTS: dict[str, str] = {
     "llm_conn_id": "pydanticai_default",
     "llm_model": "",
     "llm_timeout_seconds": "60",
-    "spot_policy": "safe_uniform_progress",
+    "spot_policy": "adaptive_slack",
     "preemption_retries": "3",
     "max_hold_seconds": "300",
     "checkpoint_dir": "",

@@ -99,10 +99,11 @@ def get_provider_info() -> dict:
                     },
                     "spot_policy": {
                         "description": "What to do after a spot preemption: a built-in policy name "
-                                       "(safe_uniform_progress, uniform_progress, greedy, on_demand, spot_only) or "
+                                       "(adaptive_slack, safe_uniform_progress, uniform_progress, greedy, on_demand, "
+                                       "spot_only) or "
                                        "an import path of your own SpotPolicy.",
                         "version_added": "0.1.0", "type": "string", "example": "greedy",
-                        "default": "safe_uniform_progress",
+                        "default": "adaptive_slack",
                     },
                     "preemption_retries": {
                         "description": "Relaunches after spot preemptions, separate from the task's own retries.",

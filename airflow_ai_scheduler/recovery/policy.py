@@ -8,8 +8,8 @@ spot (or waiting) can, in the worst case, make no progress and end with the spot
 on on-demand afterwards needs rem + d. So a risky step is allowed only while
 ``left − max(s, switch overhead) ≥ rem + d``; otherwise the policy takes (or keeps) on-demand, which then
 finishes by the deadline. If the job was feasible at the start (W + d ≤ deadline) this invariant holds at
-every step, so :class:`SafeUniformProgress`, :class:`UniformProgress` and :class:`GreedySpot` never miss
-such a deadline (tested with hypothesis, and on real traces in the simulator).
+every step, so :class:`AdaptiveSlack` (the default), :class:`SafeUniformProgress`, :class:`UniformProgress` and
+:class:`GreedySpot` never miss such a deadline (tested with hypothesis, and on real traces in the simulator).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class UniformProgress:
 
 
 class SafeUniformProgress(UniformProgress):
-    """The default: Uniform Progress with hysteresis (no flapping between tiers, each switch costs an
+    """The default before :class:`AdaptiveSlack`: Uniform Progress with hysteresis (no flapping between tiers, each switch costs an
     overhead) and the safety net, so a deadline that was feasible at the start is never missed."""
 
     name = "safe_uniform_progress"
@@ -133,9 +133,11 @@ class AdaptiveSlack:
     starting from a prior). Then:
 
     - spot is up: take it; from on-demand only when the expected stint pays for its two changeovers
-      ((1 − ρ)·min(up, R) ≥ ``stint``·d·(1 + ρ), ρ = spot/on-demand price);
-    - spot is down: wait while S ≥ ``kappa``·need (ahead: the slack covers a spot-only finish), else run on
-      on-demand; once on on-demand keep it through the outage unless S ≥ ``resume``·``kappa``·need;
+      ((1 − ρ)·min(up, R) ≥ ``stint``·d·(1 + ρ), ρ = spot/on-demand price) and, when the slack no longer
+      affords a changeover pair for every uptime still to come, only once spot has been up a while
+      (:meth:`selectivity`);
+    - spot is down: wait while S ≥ ``kappa``·need (ahead: enough slack for that share of a spot-only
+      finish), else run on on-demand, and once on on-demand keep it through the outage;
     - the safety net (:func:`must_go_on_demand`) over all of it: a deadline feasible at the start is never
       missed.
 
@@ -145,11 +147,11 @@ class AdaptiveSlack:
 
     name = "adaptive_slack"
 
-    def __init__(self, kappa: float = 0.2, resume: float = 3.0, stint: float = 1.0, select: float = 1.0,
+    def __init__(self, kappa: float = 0.2, stint: float = 1.0, select: float = 1.0,
                  price_ratio: float = 0.5, prior: PoolPrior | None = None) -> None:
         # defaults: the best of a grid search on the train half of the bundled traces (bench/simulate_spot.py
         # --tune, bench/results/simulate_spot_tune.json); price_ratio is a typical spot discount, not tuned
-        self.kappa, self.resume, self.stint, self.select, self.price_ratio = kappa, resume, stint, select, price_ratio
+        self.kappa, self.stint, self.select, self.price_ratio = kappa, stint, select, price_ratio
         self.stats = PoolStats(prior or PoolPrior())
 
     def need(self, remaining: float, overhead: float) -> float:
@@ -184,7 +186,7 @@ class AdaptiveSlack:
                 if gain < self.stint * d * (1.0 + rho) or self.stats.age < self.selectivity(slack, rem, d):
                     intended = "on_demand"
         elif state.current == "on_demand":
-            intended = "wait" if slack >= self.resume * need else "on_demand"
+            intended = "on_demand"  # through the outage: idling now would cost a changeover when it resumes
         else:
             intended = "wait" if slack >= need else "on_demand"
         return "on_demand" if must_go_on_demand(state, intended) else intended
@@ -192,7 +194,7 @@ class AdaptiveSlack:
 
 BUILTIN: dict[str, type] = {p.name: p for p in (AlwaysOnDemand, SpotOnlyNaive, GreedySpot, UniformProgress,
                                                  SafeUniformProgress, AdaptiveSlack)}
-DEFAULT_POLICY = SafeUniformProgress.name
+DEFAULT_POLICY = AdaptiveSlack.name
 
 
 def get_policy(name: str = DEFAULT_POLICY) -> SpotPolicy:

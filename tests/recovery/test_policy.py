@@ -39,7 +39,7 @@ def run(policy, work: float, deadline: float, overhead: float, availability: lis
 @settings(max_examples=300, deadline=None)
 @given(work=st.floats(0.5, 10), slack=st.floats(0.0, 8), overhead=st.sampled_from([0.02, 0.05, 0.1]),
        availability=st.lists(st.booleans(), min_size=1, max_size=60),
-       name=st.sampled_from(["safe_uniform_progress", "uniform_progress", "greedy"]))
+       name=st.sampled_from([DEFAULT_POLICY, "safe_uniform_progress", "uniform_progress", "greedy"]))
 def test_safe_policies_never_miss_a_feasible_deadline(work, slack, overhead, availability, name):
     step = 0.05
     deadline = work + overhead + slack
@@ -54,8 +54,8 @@ def test_on_demand_never_uses_spot_and_spot_only_never_uses_on_demand():
     assert get_policy("spot_only").decide(ProgressState(4.9, 0.5, 4.0, 5.0, 0.05, 0.1, False, "none")) == "wait"
 
 
-def test_default_prefers_spot_and_waits_when_ahead():
-    p = get_policy(DEFAULT_POLICY)
+def test_safe_uniform_progress_prefers_spot_and_waits_when_ahead_of_its_line():
+    p = get_policy("safe_uniform_progress")
     assert p.decide(ProgressState(1.0, 1.0, 4.0, 10.0, 0.05, 0.1, True, "none")) == "spot"
     assert p.decide(ProgressState(1.0, 1.0, 4.0, 10.0, 0.05, 0.1, False, "none")) == "wait"      # ahead of 0.4
     assert p.decide(ProgressState(5.0, 1.0, 4.0, 10.0, 0.05, 0.1, False, "none")) == "on_demand"  # behind 2.0
