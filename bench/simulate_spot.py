@@ -65,7 +65,7 @@ def split(families: tuple[str, ...] = FAMILIES) -> dict[str, list[Trace]]:
 def switches(decisions: list[str]) -> int:
     """Changes of tier (spot ↔ on-demand) among the ticks that ran something."""
     tiers = [d for d in decisions if d != "wait"]
-    return sum(a != b for a, b in zip(tiers, tiers[1:]))
+    return sum(a != b for a, b in zip(tiers, tiers[1:], strict=False))
 
 
 def score(job: Job, mean_cost: float) -> float:

@@ -168,7 +168,7 @@ def choose_fleet(decision: str, job: Any, previous: str | None, options: Sequenc
     if gb > 0 and origin and egress is None:
         from airflow_ai_scheduler.models import Egress
 
-        egress = Egress()
+        egress = Egress.model_validate({})  # list prices
 
     def cost(o: FleetOption) -> float:
         move = 0.0
