@@ -201,6 +201,19 @@ def run_zones(names: list[str], traces: list[Trace], starts: int, egress: float)
     return cells
 
 
+def hindsight_bound(job: Job, traces: list[Trace], starts: int) -> float:
+    """Score of a clairvoyant policy with free changeovers: every spot hour before the deadline (less one
+    changeover) used, on-demand for the rest (not attainable online; the headroom left)."""
+    costs = []
+    for tr in traces:
+        n = int((job.deadline_hours - job.overhead_hours) / tr.step_hours)
+        for s in start_ticks(tr, starts):
+            spot = min(job.work_hours, sum(tr.at(s + i) for i in range(n)) * tr.step_hours)
+            costs.append(spot * job.spot_price + (job.work_hours - spot) * job.od_price
+                         + job.overhead_hours * job.spot_price)
+    return score(job, sum(costs) / len(costs))
+
+
 def tune(traces: list[Trace], starts: int, kappas=(0.1, 0.2, 0.3, 0.5, 1.0), stints=(1.0, 3.0),
          selects=(0.0, 1.0)) -> list[dict]:
     """Grid search of AdaptiveSlack's knobs on ``traces`` (the train half); best mean score first."""
@@ -226,6 +239,7 @@ def main() -> None:
     ap.add_argument("--zones", action="store_true", help="multi-zone recovery: each family's zones of the "
                     "chosen half as one pool, against one zone at a time")
     ap.add_argument("--egress", type=float, default=1.0, help="$ per zone move (the checkpoint's egress)")
+    ap.add_argument("--bound", action="store_true", help="print the hindsight bound per cell")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     halves = split()
@@ -243,6 +257,11 @@ def main() -> None:
         return
     traces = halves["train"] + halves["test"] if args.split == "all" else halves[args.split]
     names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    if args.bound:
+        for deadline, delay in itertools.product(DEADLINES, DELAYS):
+            job = Job(WORK, deadline, delay)
+            print(f"D={deadline:g} d={delay:g} bound {hindsight_bound(job, traces, args.starts):.1f}")
+        return
     if args.zones:
         cells = run_zones(names, traces, args.starts, args.egress)
         meta.update(split=args.split, egress_per_move=args.egress, groups={f: [z.name for z in zs] for f, zs in
