@@ -3,10 +3,21 @@ the cheapest for the work left with the egress of the job's input counted."""
 
 from __future__ import annotations
 
-from factories import job
+from concurrent.futures import Future
+from datetime import timedelta
+from types import SimpleNamespace
 
-from airflow_ai_scheduler.airflow.preemption import FleetOption, choose_fleet
+from factories import NOW, job, manifest, offer
+
+from airflow_ai_scheduler.airflow.ledger import Entry, Stage
+from airflow_ai_scheduler.airflow.preemption import (
+    FleetOption,
+    PreemptionCallbacks,
+    PreemptionHandler,
+    choose_fleet,
+)
 from airflow_ai_scheduler.models import Egress
+from airflow_ai_scheduler.recovery import get_policy
 
 
 def spot(name, price, location, free=1, up=True):
@@ -49,3 +60,28 @@ def test_no_spot_anywhere_waits_and_full_pools_are_skipped():
     fleets = [spot("east", 1.0, "aws:us-east-1", up=False), spot("west", 0.5, "aws:us-west-2", free=0), OD]
     assert choose_fleet("spot", job("t", 1.0), "east", fleets) is None
     assert choose_fleet("on_demand", job("t", 1.0), "east", fleets) == "od"
+
+
+def test_the_handler_ranks_by_the_work_left():
+    """A long job: the dearer pool in the same region loses to a cheaper one in another region once the
+    price difference over the hours left outweighs moving its 100 GB input (2 $)."""
+    fleets = [spot("lost", 1.0, "aws:us-east-1", up=False), spot("near", 1.2, "aws:us-east-1"),
+              spot("far", 1.1, "aws:us-west-2"), OD]
+    m = manifest([job("t", 40.0, input_data_size_gb=100, is_checkpointable=True)],
+                 [offer("lost", "spot", 1.0), offer("od", "on-demand", 3.0)])
+
+    def requeue(entry):
+        f: Future = Future()
+        f.set_result((entry.workload, True))
+        return f
+
+    cb = PreemptionCallbacks(fail=lambda *a: None, requeue=requeue, replan=lambda *a: None, event=lambda *a: None,
+                             job=lambda key: m.job_map.get(key.task_id), deadline=lambda key, j: None,
+                             fleets=lambda j: fleets)
+    h = PreemptionHandler(get_policy(), 3, cb)
+    key = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1)
+    e = Entry(key=key, workload=object(), stage=Stage.LAUNCHED, fleet="lost", launched_at=NOW,
+              first_start=NOW - timedelta(hours=1), ran_hours=1.0, preemptions=1)
+    e.previous_fleet = "lost"
+    assert h.decide(e) == "far"  # 39.25 h left (0.25 h since the last checkpoint): 43.2 + 2 $ < 47.1 $
+    assert choose_fleet("spot", m.job_map["t"], "lost", fleets, hours=1.0) == "near"  # a short remainder stays

@@ -160,3 +160,19 @@ def test_selective_when_the_slack_affords_few_changeovers():
     for i in range(30):  # spot up for the last 1.5 h
         aged.stats.observe(0.5 + i * 0.05, True, 0.05)
     assert aged.decide(tight) == "spot"
+
+
+def test_bench_multi_zone_moves_to_spot_elsewhere_and_pays_egress():
+    b = bench()
+    east = Trace("east", 1800, tuple(i < 4 for i in range(40)))   # up 2 h, then gone
+    west = Trace("west", 1800, tuple(i >= 2 for i in range(40)))  # up from 1 h on
+    job = Job(6.0, 12.0, 0.1)
+    one, _ = b.simulate_zones(get_policy("greedy"), job, [east], 0)
+    both, moves = b.simulate_zones(get_policy("greedy"), job, [east, west], 0, egress_per_move=2.0)
+    assert moves == 1 and both.interruptions == 1 and not both.missed
+    assert both.od_hours == 0 and both.spot_hours == pytest.approx(6.0 + 2 * 0.1)  # two starts
+    assert both.cost == pytest.approx(both.spot_hours * job.spot_price + 2.0)
+    assert one.od_hours > 0  # alone, the lost zone leaves on-demand
+    # one zone through simulate_zones is the plain simulator
+    plain = simulate(get_policy("greedy"), job, east, 0)
+    assert (one.cost, one.makespan) == pytest.approx((plain.cost, plain.makespan))
