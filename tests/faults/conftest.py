@@ -253,6 +253,20 @@ def median_first_start(af: FaultsDeployment, dag_id: str, run_ids: list[str]) ->
     return statistics.median(waits)
 
 
+#: the matrix's running deployment: stopped after its last test rather than at the end of the session, where
+#: a session fixture would end (it would load the machine through every test after it)
+_LIVE: list[Any] = []
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is not None and Path(str(nextitem.fspath)).parent == HERE:
+        return
+    while _LIVE:
+        af = _LIVE.pop()
+        af.stop()  # idempotent: the fixture's own exit finds nothing left to stop
+        af.llm.stop()
+
+
 @pytest.fixture(scope="session")
 def faults_af(tmp_path_factory):
     url = os.environ.get("AI_SCHEDULER_TEST_POSTGRES_URL")
@@ -288,6 +302,7 @@ def faults_af(tmp_path_factory):
     try:
         with af:
             af.start_component("triggerer")
+            _LIVE.append(af)
             yield af
     finally:
         llm.stop()

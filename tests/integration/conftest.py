@@ -12,8 +12,9 @@ import pytest
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
 DAGS = Path(__file__).parent / "dags"
-#: the window the it_window DAG waits for opens this long after the deployment starts
-WINDOW_AFTER_SECONDS = 80
+#: the window the it_window DAG waits for opens this long after the deployment starts; its run is triggered as
+#: soon as the deployment is up and checked by the module's last test, so the wait overlaps the other tests
+WINDOW_AFTER_SECONDS = 130
 QUEUED_TIMEOUT_SECONDS = 25
 
 
@@ -46,6 +47,7 @@ def airflow_sqlite():
                                           "it_operator.py", "it_fail.py")]
     with LocalDeployment(dags=dags, config=config) as af:
         af.window_at = window_at
+        af.window_run = (datetime.now(timezone.utc), af.trigger("it_window"))
         yield af
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from procutil import alive
@@ -17,22 +17,6 @@ def _json(af, *args):
 
 def _placements(af, dag_id, run_id):
     return {p["jobId"]: p for p in _json(af, "plan", dag_id, run_id)["placements"]}
-
-
-# runs first: the price window opens WINDOW_AFTER_SECONDS after the deployment starts
-def test_a_hold_longer_than_task_queued_timeout_succeeds(airflow_sqlite):
-    af = airflow_sqlite
-    triggered = datetime.now(timezone.utc)
-    run_id = af.trigger("it_window")
-    assert af.wait_run("it_window", run_id, timeout=240) == "success"
-    value = af.xcom("it_window", run_id, "night_job")
-    assert value["fleet"] == "night-spot"
-    started = datetime.fromisoformat(value["started"])
-    (ti,) = af.task_instances("it_window", run_id)
-    assert started >= af.window_at
-    # queued soon after the trigger, then held past [scheduler] task_queued_timeout (25 s) for the window
-    assert (started - triggered).total_seconds() > 25 + 5
-    assert ti["try_number"] == 1
 
 
 def test_pipeline_runs_where_planned_and_records_history(airflow_sqlite):
@@ -111,6 +95,22 @@ def test_a_failed_task_and_its_never_run_downstream_are_in_history(airflow_sqlit
     assert by_task["after"]["outcome"] == "upstream_failed" and by_task["after"]["actual_cost"] == 0
     assert by_task["after"]["planned_cost"] is not None  # what it would have cost, from the plan
     assert len(rows) == 2  # the sweep writes each upstream_failed task once
+
+
+# its run was triggered when the deployment came up; the price window opens WINDOW_AFTER_SECONDS after the
+# deployment started, while the tests above run (before the scheduler-kill test: a clean hold)
+def test_a_hold_longer_than_task_queued_timeout_succeeds(airflow_sqlite):
+    af = airflow_sqlite
+    triggered, run_id = af.window_run
+    assert af.wait_run("it_window", run_id, timeout=300) == "success"
+    value = af.xcom("it_window", run_id, "night_job")
+    assert value["fleet"] == "night-spot"
+    started = datetime.fromisoformat(value["started"])
+    (ti,) = af.task_instances("it_window", run_id)
+    assert started >= af.window_at
+    # queued soon after the trigger, then held past [scheduler] task_queued_timeout (25 s) for the window
+    assert (started - triggered).total_seconds() > 25 + 5
+    assert ti["try_number"] == 1
 
 
 def test_scheduler_killed_mid_run_still_completes(airflow_sqlite):
