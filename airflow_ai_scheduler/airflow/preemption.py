@@ -102,7 +102,7 @@ class PreemptionHandler:
         due = self.cb.deadline(entry.key, job) if job is not None else None
         if due is not None:
             deadline = (due - first).total_seconds() / 3600
-        spot_up = any(o.tier == "spot" and o.spot_available for o in self.cb.fleets(job))
+        spot_up = any(o.tier == "spot" and o.spot_available and o.fits for o in self.cb.fleets(job))
         return ProgressState(
             elapsed_hours=(datetime.now(timezone.utc) - first).total_seconds() / 3600,
             work_done_hours=min(done, total), work_total_hours=total, deadline_hours=deadline,

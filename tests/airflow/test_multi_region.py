@@ -69,7 +69,22 @@ def test_the_handler_ranks_by_the_work_left():
               spot("far", 1.1, "aws:us-west-2"), OD]
     m = manifest([job("t", 40.0, input_data_size_gb=100, is_checkpointable=True)],
                  [offer("lost", "spot", 1.0), offer("od", "on-demand", 3.0)])
+    h = _handler(m, fleets)
+    e = _entry()
+    assert h.decide(e) == "far"  # 39.25 h left (0.25 h since the last checkpoint): 43.2 + 2 $ < 47.1 $
+    assert choose_fleet("spot", m.job_map["t"], "lost", fleets, hours=1.0) == "near"  # a short remainder stays
 
+
+def test_spot_the_task_cannot_use_is_not_spot_capacity():
+    m = manifest([job("t", 4.0, is_checkpointable=True)], [offer("lost", "spot", 1.0), offer("od", "on-demand", 3.0)])
+    misfit = FleetOption("big-only", "spot", 1, spot_available=True, fits=False, location="aws:us-east-1")
+    h = _handler(m, [spot("lost", 1.0, "aws:us-east-1", up=False), misfit, OD])
+    assert h.state(_entry(), m.job_map["t"]).spot_available is False
+    assert _handler(m, [spot("lost", 1.0, "aws:us-east-1", up=False), spot("other", 1.0, "aws:us-west-2"), OD]) \
+        .state(_entry(), m.job_map["t"]).spot_available is True
+
+
+def _handler(m, fleets):
     def requeue(entry):
         f: Future = Future()
         f.set_result((entry.workload, True))
@@ -78,10 +93,12 @@ def test_the_handler_ranks_by_the_work_left():
     cb = PreemptionCallbacks(fail=lambda *a: None, requeue=requeue, replan=lambda *a: None, event=lambda *a: None,
                              job=lambda key: m.job_map.get(key.task_id), deadline=lambda key, j: None,
                              fleets=lambda j: fleets)
-    h = PreemptionHandler(get_policy(), 3, cb)
+    return PreemptionHandler(get_policy(), 3, cb)
+
+
+def _entry():
     key = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1)
     e = Entry(key=key, workload=object(), stage=Stage.LAUNCHED, fleet="lost", launched_at=NOW,
               first_start=NOW - timedelta(hours=1), ran_hours=1.0, preemptions=1)
     e.previous_fleet = "lost"
-    assert h.decide(e) == "far"  # 39.25 h left (0.25 h since the last checkpoint): 43.2 + 2 $ < 47.1 $
-    assert choose_fleet("spot", m.job_map["t"], "lost", fleets, hours=1.0) == "near"  # a short remainder stays
+    return e
