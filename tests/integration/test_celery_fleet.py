@@ -210,8 +210,9 @@ def celery_airflow(redis_url):
               "celery.broker_url": redis_url, "celery.result_backend": redis_url,
               # a killed scheduler's tasks are orphans after 15 s, checked for every 5 s (defaults 30 s, 300 s)
               "scheduler.scheduler_health_check_threshold": "15", "scheduler.orphaned_tasks_check_interval": "5",
-              # a task queued 20 s (checked every 3 s) is stuck: revoked from the executor and failed at once
-              "scheduler.task_queued_timeout": "20", "scheduler.task_queued_timeout_check_interval": "3",
+              # a task queued 40 s (checked every 3 s) is stuck: revoked from the executor and failed at once
+              # (a loaded machine's api-server can take 20 s to let a worker mark its task running)
+              "scheduler.task_queued_timeout": "40", "scheduler.task_queued_timeout_check_interval": "3",
               "scheduler.num_stuck_in_queued_retries": "0"}
     try:
         with LocalDeployment(dags=[DAGS / "it_celery.py", DAGS / "it_stuck.py"], config=config) as af:
@@ -220,6 +221,11 @@ def celery_airflow(redis_url):
             cmd = worker_command(spec, concurrency=2)
             af.start_component("celery-worker", [*cmd[1:], "--skip-serve-logs", "--celery-hostname", f"{queue}@%h"],
                                env=worker_environment(spec))
+            # a task published before the worker consumes its queue waits there; past the fixture's short
+            # task_queued_timeout (40 s) it is failed as stuck — on a loaded machine the worker takes ~30 s
+            deadline = time.monotonic() + 180
+            while " ready." not in af.logs("celery-worker") and time.monotonic() < deadline:
+                time.sleep(1)
             try:
                 yield af
             finally:
@@ -227,6 +233,14 @@ def celery_airflow(redis_url):
     finally:
         _forget_queue(redis_url, queue)
         _forget_queue(redis_url, nowhere["options"]["queue"])
+
+
+def _why(af: LocalDeployment, run_id: str) -> str:
+    """Each task's state and the scheduler's and worker's lines about the run (for a failed assertion)."""
+    states = {t["task_id"]: (t["state"], t["try_number"]) for t in af.task_instances("it_celery", run_id)}
+    lines = [ln[:300] for name in ("scheduler", "celery-worker") for ln in af.logs(name).splitlines()
+             if any(w in ln.lower() for w in ("error", "fail", "warning", "exception", "it_celery"))]
+    return f"{states}\n" + "\n".join(lines[-80:])
 
 
 def _history(af: LocalDeployment, dag_id: str, run_id: str, want: Any, timeout: float = 30) -> list[dict]:
@@ -251,7 +265,8 @@ def _preempted_events(af: LocalDeployment, run_id: str) -> list[dict]:
 def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
     af = celery_airflow
     run_id = af.trigger("it_celery")
-    assert af.wait_run("it_celery", run_id, timeout=150) == "success"
+    state = af.wait_run("it_celery", run_id, timeout=150)
+    assert state == "success", _why(af, run_id)
     worker_pid, scheduler_pid = af.procs["celery-worker"].pid, af.procs["scheduler"].pid
 
     spot = af.xcom("it_celery", run_id, "on_spot")
