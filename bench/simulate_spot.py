@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_ai_scheduler.recovery import DEFAULT_POLICY, ProgressState, get_policy  # noqa: E402
+from airflow_ai_scheduler.recovery import DEFAULT_POLICY, get_policy  # noqa: E402
 from airflow_ai_scheduler.recovery.policy import AdaptiveSlack  # noqa: E402
 from airflow_ai_scheduler.simulate.simulator import Job, RunResult, simulate, start_ticks  # noqa: E402
 from airflow_ai_scheduler.simulate.traces import Trace, get_traces  # noqa: E402
@@ -119,56 +119,12 @@ def print_table(cells: list[dict], names: list[str], runs: int) -> None:
 
 def simulate_zones(policy, job: Job, zones: list[Trace], start_tick: int, egress_per_move: float = 0.0,
                    record: bool = False) -> tuple[RunResult, int]:
-    """:func:`simulate` over several zones' traces at once (same tick length): spot is usable when any zone
-    has it. A spot launch goes to the zone last used if it has capacity, else to the first zone (in the
-    given order: the plan's next-best offer first) that has; a move to another zone is a (re)start like any
-    other (the changeover delay) and pays ``egress_per_move`` $ to bring the checkpoint along. Returns the
+    """:func:`simulate` over several zones' traces at once (the plan's next-best offer first): spot is usable
+    when any zone has it; a move to another zone is a (re)start and pays ``egress_per_move`` $. Returns the
     run and the number of zone moves."""
-    step = zones[0].step_hours
-    limit = 20 * max(job.deadline_hours, job.work_hours)
-    res, moves = RunResult(), 0
-    t = done = pending = 0.0
-    current, zone, tick = "none", 0, start_tick
-    while job.work_hours - done > 1e-9 and t < limit:
-        up = [z.at(tick) for z in zones]
-        if current == "spot" and not up[zone]:
-            res.interruptions += 1
-            current = "none"
-        state = ProgressState(t, done, job.work_hours, job.deadline_hours, job.overhead_hours, step, any(up),
-                              current)  # type: ignore[arg-type]
-        decision = policy.decide(state)
-        if decision == "spot" and not any(up):
-            decision = "wait"
-        if record:
-            res.decisions.append(decision)
-        tick += 1
-        if decision == "wait":
-            current = "none"
-            t += step
-            continue
-        if decision == "spot" and current != "spot" and not up[zone]:
-            zone = up.index(True)
-            moves += 1
-            res.cost += egress_per_move
-        if decision != current:
-            pending = job.overhead_hours
-            current = decision
-        overhead_now = min(pending, step)
-        pending -= overhead_now
-        progress = min(step - overhead_now, job.work_hours - done)
-        dt = overhead_now + progress
-        done += progress
-        t += dt
-        if decision == "spot":
-            res.spot_hours += dt
-            res.cost += dt * job.spot_price
-        else:
-            res.od_hours += dt
-            res.cost += dt * job.od_price
-    res.finished = job.work_hours - done <= 1e-9
-    res.makespan = t
-    res.missed = not res.finished or t > job.deadline_hours + 1e-9
-    return res, moves
+    res = simulate(policy, job, zones[0], start_tick, record=record, more_zones=zones[1:],
+                   egress_per_move=egress_per_move)
+    return res, res.moves
 
 
 def zone_groups(traces: list[Trace]) -> dict[str, list[Trace]]:

@@ -12,6 +12,8 @@ Prices: GCP us-central1 n1-standard-8 + 1×V100 from the bundled catalog (on-dem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -55,25 +57,34 @@ class RunResult:
     finished: bool = False
     missed: bool = False
     decisions: list[str] = field(default_factory=list, repr=False)
+    moves: int = 0  #: spot launches in another zone than the last one (several zones only)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("decisions")
+        d.pop("moves")
         return d
 
 
 def simulate(policy: SpotPolicy, job: Job, trace: Trace, start_tick: int = 0, max_hours: float | None = None,
-             record: bool = False) -> RunResult:
-    """Run ``job`` from ``start_tick`` until done (or ``max_hours``, default 20× the deadline: a miss)."""
+             record: bool = False, *, more_zones: Sequence[Trace] = (), egress_per_move: float = 0.0) -> RunResult:
+    """Run ``job`` from ``start_tick`` until done (or ``max_hours``, default 20× the deadline: a miss).
+
+    ``more_zones``: other zones' traces (same tick length): spot is usable when any zone has it. A spot launch
+    goes to the zone last used if it has capacity, else to the first that has (``trace`` first, then
+    ``more_zones`` in order); a move is a (re)start like any other (the changeover delay) and pays
+    ``egress_per_move`` $ to bring the checkpoint along (counted in ``moves``)."""
+    zones = [trace, *more_zones]
     step = trace.step_hours
     limit = max_hours if max_hours is not None else 20 * max(job.deadline_hours, job.work_hours)
     res = RunResult()
     t = done = pending = 0.0
     current = "none"
-    tick = start_tick
+    tick, zone = start_tick, 0
     while job.work_hours - done > _EPS and t < limit:
-        avail = trace.at(tick)
-        if current == "spot" and not avail:
+        up = [z.at(tick) for z in zones]
+        avail = any(up)
+        if current == "spot" and not up[zone]:
             res.interruptions += 1
             current = "none"
         state = ProgressState(t, done, job.work_hours, job.deadline_hours, job.overhead_hours, step, avail,
@@ -88,6 +99,10 @@ def simulate(policy: SpotPolicy, job: Job, trace: Trace, start_tick: int = 0, ma
             current = "none"
             t += step
             continue
+        if decision == "spot" and current != "spot" and not up[zone]:
+            zone = up.index(True)
+            res.moves += 1
+            res.cost += egress_per_move
         if decision != current:
             pending = job.overhead_hours  # a (re)start: relaunch, restore the checkpoint
             current = decision
