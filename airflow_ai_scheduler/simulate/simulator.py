@@ -12,9 +12,8 @@ Prices: GCP us-central1 n1-standard-8 + 1×V100 from the bundled catalog (on-dem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from airflow_ai_scheduler.recovery.policy import ProgressState, SpotPolicy
