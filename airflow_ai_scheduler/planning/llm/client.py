@@ -74,6 +74,8 @@ async def _call(model: Any, prompt: str, retries: int, backoff: float, state: di
         try:
             return await agent.run(prompt)
         except Exception as exc:  # noqa: BLE001 - classified below; anything else ends the call
+            status = getattr(exc, "status_code", None)
+            state["last_error"] = f"HTTP {status}" if status else type(exc).__name__
             if attempt < retries and _retryable(exc):
                 log.warning("LLM call attempt %d failed (%s); retrying in %.1f s", attempt + 1,
                             type(exc).__name__, delay)
@@ -91,7 +93,7 @@ def call_model(model: Any, prompt: str, *, timeout_seconds: float, retries: int 
     The whole call including retries is bounded by ``timeout_seconds`` (asyncio.wait_for cancels the HTTP
     request), so the planner can fall back to CP-SAT in time.
     """
-    state: dict[str, int] = {"attempts": 0}
+    state: dict[str, Any] = {"attempts": 0}
     t0 = time.perf_counter()
 
     async def bounded() -> Any:
@@ -100,8 +102,9 @@ def call_model(model: Any, prompt: str, *, timeout_seconds: float, retries: int 
     try:
         result = _run(bounded())
     except (TimeoutError, asyncio.TimeoutError):
+        last = f"; the last failed with {state['last_error']}" if state.get("last_error") else ""
         raise LLMPlannerError(f"timeout: no answer within {timeout_seconds:g} s "
-                              f"({state['attempts']} attempt(s))") from None
+                              f"({state['attempts']} attempt(s){last})") from None
     except Exception as exc:  # noqa: BLE001 - HTTP errors, invalid output, provider errors
         status = getattr(exc, "status_code", None)
         what = f"HTTP {status}" if status else type(exc).__name__

@@ -112,3 +112,10 @@ def test_slow_server_times_out_within_margin(chain):
     with pytest.raises(LLMPlannerError, match="timeout"):
         call_model(model, "prompt", timeout_seconds=0.5)
     assert time.perf_counter() - t0 < 0.5 + 0.5
+
+
+def test_a_timeout_after_failed_attempts_names_the_last_error(chain):
+    # retries of a 500 whose backoff runs past the timeout: the reason says why it kept retrying
+    model = google_model([(500, gemini_error(500, "INTERNAL"))])
+    with pytest.raises(LLMPlannerError, match=r"timeout: .*\(\d attempt\(s\); the last failed with HTTP 500\)"):
+        call_model(model, "prompt", timeout_seconds=0.5, retries=2, backoff_seconds=2.0)
