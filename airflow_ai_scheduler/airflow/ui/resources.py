@@ -422,13 +422,13 @@ def forecast_chart(request: Request, store: Store,
 
 
 def _readable_notes(notes: list[str], facts: Any, readable: set[str] | None) -> list[str]:
-    """The forecast's notes without those naming a DAG the user may not read (a fleet's totals are shared
-    capacity and stay whole; which DAGs make them up is per-DAG information)."""
+    """The forecast's notes without those about a DAG the user may not read — a DAG's notes start with
+    ``"<dag_id>: "`` (:func:`~airflow_ai_scheduler.forecast.schedule.profile_from_tasks`). A fleet's totals are
+    shared capacity and stay whole; which DAGs make them up is per-DAG information."""
     if readable is None:
         return list(notes)
-    hidden = [d for d in (facts or {}) if d not in readable]
-    return [n for n in notes if not any(n.startswith(f"{d}:") or f" {d}," in f" {n}," or n.endswith(f" {d}")
-                                        for d in hidden)]
+    hidden = tuple(f"{d}:" for d in (facts or {}) if d not in readable)
+    return [n for n in notes if not n.startswith(hidden)] if hidden else list(notes)
 
 
 def pd_ts(t: datetime) -> Any:

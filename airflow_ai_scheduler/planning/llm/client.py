@@ -59,6 +59,12 @@ def model_name(model: Any) -> str:
     return f"{system}:{name}" if system else str(name)
 
 
+def _what(exc: BaseException) -> str:
+    """How a failed call is named to the user: its HTTP status, else the exception's type."""
+    status = getattr(exc, "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
+
+
 def _retryable(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
@@ -74,8 +80,7 @@ async def _call(model: Any, prompt: str, retries: int, backoff: float, state: di
         try:
             return await agent.run(prompt)
         except Exception as exc:  # noqa: BLE001 - classified below; anything else ends the call
-            status = getattr(exc, "status_code", None)
-            state["last_error"] = f"HTTP {status}" if status else type(exc).__name__
+            state["last_error"] = _what(exc)
             if attempt < retries and _retryable(exc):
                 log.warning("LLM call attempt %d failed (%s); retrying in %.1f s", attempt + 1,
                             type(exc).__name__, delay)
@@ -106,9 +111,7 @@ def call_model(model: Any, prompt: str, *, timeout_seconds: float, retries: int 
         raise LLMPlannerError(f"timeout: no answer within {timeout_seconds:g} s "
                               f"({state['attempts']} attempt(s){last})") from None
     except Exception as exc:  # noqa: BLE001 - HTTP errors, invalid output, provider errors
-        status = getattr(exc, "status_code", None)
-        what = f"HTTP {status}" if status else type(exc).__name__
-        raise LLMPlannerError(f"model call failed ({what}) after {state['attempts']} attempt(s): "
+        raise LLMPlannerError(f"model call failed ({_what(exc)}) after {state['attempts']} attempt(s): "
                               f"{str(exc)[:300]}") from exc
     usage = result.usage
     return CallResult(answer=result.output, response_text=result.output.model_dump_json(by_alias=True),
