@@ -203,17 +203,26 @@ class AiSchedulerExecutor(BaseExecutor):
             out += [(e.key, e.workload) for e in chosen]
             taken = {id(e) for e in chosen}
             left += [e for e in entries if id(e) not in taken]
-        for entry in left:  # planned fleet full and the planned start long past: a free fleet that fits
-            placement = self.router.slipped(entry, self.planning, now)
-            target = self.router.move(entry, self.planning, free) if placement is not None else None
-            if target is not None:
-                late = (now - placement.start_time).total_seconds()
-                self.ledger.move(entry.key, Stage.DUE, fleet=target,
-                                 reason=f"moved: planned on {entry.fleet} to start {late:.0f} s ago, {entry.fleet} is "
-                                        f"full; {target} had a free slot")
-                self.metrics.incr("moved", fleet=target)
-                free[target] -= 1
-                out.append((entry.key, entry.workload))
+        # planned fleet full: a free fleet that fits, when waiting costs more than its extra price or the
+        # planned start is long past
+        ahead = {name: len(self.fleets[name].waiting()) for name in due}
+        for entry in left:
+            moved = self.router.queue_move(entry, self.planning, ahead[entry.fleet], free)
+            if moved is None:
+                placement = self.router.slipped(entry, self.planning, now)
+                target = self.router.move(entry, self.planning, free) if placement is not None else None
+                if target is not None:
+                    late = (now - placement.start_time).total_seconds()
+                    moved = target, (f"moved: planned on {entry.fleet} to start {late:.0f} s ago, {entry.fleet} is "
+                                     f"full; {target} had a free slot")
+            if moved is None:
+                ahead[entry.fleet] += 1
+                continue
+            target, reason = moved
+            self.ledger.move(entry.key, Stage.DUE, fleet=target, reason=reason)
+            self.metrics.incr("moved", fleet=target)
+            free[target] -= 1
+            out.append((entry.key, entry.workload))
         return out
 
     def _gate(self, entry: Entry, route: Any) -> Any:

@@ -69,15 +69,23 @@ class RunPlan:
     #: person decides): {"timeout_minutes", "on_timeout"}
     approval: dict[str, Any] | None = None
 
+    stored_id: int | None = None
+
+    #: job_id → USD per hour its wait costs (the objective's delay cost; absent where it is free, e.g. a
+    #: deadline bounds the job): the executor weighs it against a dearer free fleet when the planned one is full
+    delay_rates: dict[str, float] = field(default_factory=dict)
+
     @property
     def needs_approval(self) -> bool:
         return self.approval is not None
-    stored_id: int | None = None
 
     def __post_init__(self) -> None:
         self.placements = self.plan.placement_map
         if self.manifest is not None:
+            from airflow_ai_scheduler.planning.objective import delay_rates
+
             self.jobs = {**self.jobs, **self.manifest.job_map}
+            self.delay_rates = {**self.delay_rates, **delay_rates(self.manifest)}
 
 
 class PlanningService:

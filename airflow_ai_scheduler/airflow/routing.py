@@ -126,6 +126,38 @@ class Router:
         late = (now - placement.start_time).total_seconds()
         return placement if late > max(SLIP_SECONDS, 0.25 * runtime) else None
 
+    def queue_move(self, entry: Entry, planning: Any, ahead: int, free: dict[str, int]) -> tuple[str, str] | None:
+        """(fleet, reason) when a due task whose wait has a price (its plan's delay rate) would wait for its
+        full planned fleet longer than a free fleet's extra price is worth; else None.
+
+        The expected wait behind ``ahead`` tasks on a fleet of ``slots`` is ``(ahead / slots + ½)`` of the
+        task's planned runtime (half a runtime for the first slot to free up): what its plan could not see,
+        since each run is planned alone, not against the queue other runs put on the fleet."""
+        ti = entry.workload.ti
+        rp = planning.get(ti.dag_id, ti.run_id)
+        job_id = job_id_for(ti.task_id, ti.map_index)
+        rate = rp.delay_rates.get(job_id, 0.0) if rp is not None else 0.0
+        placement = rp.placements.get(job_id) if rp is not None else None
+        if rate <= 0 or placement is None or entry.fleet not in self.fleets:
+            return None
+        target = self.move(entry, planning, free)
+        if target is None:
+            return None
+        fleet = self.fleets[entry.fleet]
+        slots = max(1, int(getattr(fleet, "capacity", None) or fleet.spec.slots))
+        runtime = max((placement.expected_end_time - placement.start_time).total_seconds(), 1.0)
+        wait = (ahead / slots + 0.5) * runtime
+        waiting_costs = rate * wait / 3600
+        extra = (self._price(target) - self._price(entry.fleet)) * runtime / 3600
+        if waiting_costs <= extra:
+            return None
+        return target, (f"moved: {entry.fleet} is full ({ahead} ahead, ~{wait:.0f} s wait at ${rate:g}/h of delay = "
+                        f"${waiting_costs:.5f}); {target} had a free slot for ${max(extra, 0.0):.5f} more")
+
+    def _price(self, fleet: str) -> float:
+        offer = self.offers.get(fleet)
+        return offer.price_at(now_utc()) if offer is not None else 0.0
+
     def move(self, entry: Entry, planning: Any, free: dict[str, int]) -> str | None:
         """A fleet with a free slot that may run the task (its hints fit), the cheapest first; None if none."""
         from airflow_ai_scheduler.planning.candidates import fit_problem

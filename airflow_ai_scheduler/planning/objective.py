@@ -277,6 +277,35 @@ class JobTerms:
     earliest_finish: float = 0.0
 
 
+def bound_by_deadlines(manifest: Manifest, order: list[Job] | None = None) -> set[str]:
+    """Jobs with a deadline of their own or on a job downstream of them: their deadline says how long
+    waiting is free, so the manifest's default delay cost does not apply to them (a job's own does).
+    Empty when the manifest has no default delay cost (nothing to exempt them from)."""
+    if manifest.delay_cost_per_hour <= 0:
+        return set()
+    bound = {j.job_id for j in manifest.jobs if j.deadline is not None}
+    for j in reversed(order if order is not None else topological_order(manifest.jobs)):
+        if j.job_id in bound:
+            bound.update(j.dependencies)
+    return bound
+
+
+def delay_rate(job: Job, manifest: Manifest, bound: set[str]) -> float:
+    """USD per hour the job's wait costs: its own ``delay_cost_per_hour``, else the manifest's default
+    unless a deadline bounds it (``bound``: :func:`bound_by_deadlines`), where waiting is free."""
+    if job.delay_cost_per_hour is not None:
+        return job.delay_cost_per_hour
+    return 0.0 if job.job_id in bound else manifest.delay_cost_per_hour
+
+
+def delay_rates(manifest: Manifest) -> dict[str, float]:
+    """job_id → :func:`delay_rate`, for the jobs whose wait has a price (what the executor weighs against
+    a dearer free fleet when the planned one is full)."""
+    bound = bound_by_deadlines(manifest)
+    rates = {j.job_id: delay_rate(j, manifest, bound) for j in manifest.jobs}
+    return {k: v for k, v in rates.items() if v > 0}
+
+
 class Scorer:
     """Ω pieces for one manifest, with its offers resolved and price curves precomputed."""
 
@@ -297,21 +326,12 @@ class Scorer:
         self._carbon: dict[str, PriceCurve] = {}
         self._forecast = forecast_points(manifest)
         self._earliest_finish = self._earliest_finishes() if self._any_delay_cost() else {}
-        self._deadline_bound = self._bound_by_deadlines() if manifest.delay_cost_per_hour > 0 else set()
+        self._deadline_bound = bound_by_deadlines(manifest, self.order)
         self._latency = None
 
     def _any_delay_cost(self) -> bool:
         m = self.manifest
         return m.delay_cost_per_hour > 0 or any(j.delay_cost_per_hour for j in m.jobs)
-
-    def _bound_by_deadlines(self) -> set[str]:
-        """Jobs with a deadline of their own or on a job downstream of them: their deadline says how long
-        waiting is free, so the manifest's default delay cost does not apply to them (a job's own does)."""
-        bound = {j.job_id for j in self.manifest.jobs if j.deadline is not None}
-        for j in reversed(self.order):
-            if j.job_id in bound:
-                bound.update(j.dependencies)
-        return bound
 
     def _earliest_finishes(self) -> dict[str, float]:
         """EF_j: dependencies' EF + the job's duration at the largest speedup any offer could give."""
@@ -356,10 +376,7 @@ class Scorer:
     def job_terms(self, job: Job) -> JobTerms:
         t = self._job_terms.get(job.job_id)
         if t is None:
-            if job.delay_cost_per_hour is not None:
-                rate = job.delay_cost_per_hour
-            else:  # the default prices waiting for jobs no deadline bounds (theirs is tardiness)
-                rate = 0.0 if job.job_id in self._deadline_bound else self.manifest.delay_cost_per_hour
+            rate = delay_rate(job, self.manifest, self._deadline_bound)
             t = self._job_terms[job.job_id] = JobTerms(priority_factor(job), self.deadline_h[job.job_id], rate,
                                                        self._earliest_finish.get(job.job_id, 0.0))
         return t

@@ -128,8 +128,8 @@ class GivenRuns(PlanningService):
 
     def _collect(self, dag_id: str, run_id: str):
         run = self.runs[(dag_id, run_id)]
-        return build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers,
-                              default_duration_hours=0.5), run
+        return build_manifest(run, now=datetime.now(timezone.utc), offers=self.offers, default_duration_hours=0.5,
+                              defaults=self.settings.manifest_defaults), run
 
 
 def _fleets(*extra: dict) -> str:
@@ -432,7 +432,7 @@ def test_a_task_whose_planned_fleet_stays_full_past_its_start_moves_to_a_free_fl
     fleets = json.dumps([{**BASE, "name": "spot", "tier": "spot", "slots": 1},
                          {**BASE, "name": "od", "tier": "on-demand", "slots": 2}])
     tasks = [TaskInfo(f"t{i}", executor_config=hint(duration=timedelta(minutes=1))) for i in range(3)]
-    ex, _ = make_executor(run_of(*tasks), fleets=fleets)
+    ex, _ = make_executor(run_of(*tasks), fleets=fleets, delay_cost_per_hour="0")  # waiting is free: only slips move
     ws = [workload(t.task_id) for t in tasks]
     for w in ws:
         ex.queue_workload(w, None)
@@ -451,6 +451,47 @@ def test_a_task_whose_planned_fleet_stays_full_past_its_start_moves_to_a_free_fl
     assert len(moved) == 2 and {e.fleet for e in moved} == {"od"} and len(ex.fleets["od"].submitted) == 2
     assert all(e.reason.startswith("moved: planned on spot") for e in moved)
     assert routing.SLIP_SECONDS == 30.0
+
+
+def _burst(delay: str, *, deadline: timedelta | None = None) -> tuple[AiSchedulerExecutor, list[Any]]:
+    """Five one-task runs at once on a 1-slot spot fleet (+ a 2-slot on-demand one): each run is planned
+    alone, so each plan puts its task on spot now; the first four fill spot's slot and its buffer
+    (``waiting``), the fifth finds it full."""
+    fleets = json.dumps([{**BASE, "name": "spot", "tier": "spot", "slots": 1},
+                         {**BASE, "name": "od", "tier": "on-demand", "slots": 2}])
+    cfg = hint(duration=timedelta(minutes=1), **({"deadline": deadline} if deadline else {}))
+    runs = {k: v for i in range(5) for k, v in run_of(TaskInfo("t", executor_config=cfg), run_id=f"r{i}").items()}
+    ex, _ = make_executor(runs, fleets=fleets, delay_cost_per_hour=delay)
+    ws = [workload("t", run_id=f"r{i}") for i in range(5)]
+    for w in ws[:1]:
+        ex.queue_workload(w, None)
+    loop(ex)
+    ex.fleets["spot"].held = [(object(), 0.0)] * 3  # three more already wait in spot's buffer
+    for w in ws[1:]:
+        ex.queue_workload(w, None)
+    loop(ex)
+    return ex, ws
+
+
+def test_a_task_whose_wait_has_a_price_leaves_a_full_fleet_at_once_for_a_free_one():
+    ex, ws = _burst("1.0")
+    assert all(ex.planning.get("d", f"r{i}").placements["t"].offer_id == "spot" for i in range(5))
+    moved = [ex.ledger.get(w.key) for w in ws[1:]]
+    assert ex.fleets["spot"].submitted == [ws[0]] and len(ex.fleets["od"].submitted) == 2
+    assert sorted(e.stage.value for e in moved).count(Stage.LAUNCHED.value) == 2
+    reasons = [e.reason for e in moved if e.stage is Stage.LAUNCHED]
+    # 3 in spot's buffer: the first moved task would wait ~(3/1 + 0.5) min = 210 s at $1/h ($0.058) > ~$0.002
+    assert reasons[0].startswith("moved: spot is full (3 ahead, ~210 s wait at $1/h of delay") and "od had a free" in reasons[0]
+
+
+@pytest.mark.parametrize(("delay", "deadline"), [
+    pytest.param("0", None, id="no-delay-cost"),
+    pytest.param("1.0", timedelta(hours=6), id="deadline-bounds-the-wait"),
+])
+def test_a_task_whose_wait_is_free_stays_on_its_planned_fleet(delay, deadline):
+    ex, ws = _burst(delay, deadline=deadline)
+    assert not ex.fleets["od"].submitted
+    assert all(ex.ledger.get(w.key).stage is Stage.DUE for w in ws[1:])
 
 
 @pytest.mark.parametrize(("hint_kwargs", "said"), [
