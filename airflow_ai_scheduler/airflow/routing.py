@@ -90,7 +90,11 @@ class Router:
             return Route(self.safe_fleet(job, rp.unmet[job_id]), Stage.DUE, f"fallback: {rp.unmet[job_id]}")
         if not rp.routable:
             return Route(self.safe_fleet(job), Stage.DUE, f"fallback: its run's plan is not valid: {rp.reason}")
-        placement = rp.placements.get(job_id) or rp.placements.get(ti.task_id)
+        placement = rp.placements.get(job_id)
+        if placement is None and ti.map_index is not None and ti.map_index >= 0:
+            placement = rp.placements.get(ti.task_id)  # expanded after planning: routed as the unexpanded task
+            if placement is not None:  # meanwhile; a re-plan gives each mapped index its own placement
+                planning.request(*run, replan=True)
         if placement is None:
             planning.request(*run, replan=True)
             return Route(self.safe_fleet(job), Stage.DUE,
@@ -119,7 +123,9 @@ class Router:
             return None  # fallbacks and holds are not moved
         ti = entry.workload.ti
         rp = planning.get(ti.dag_id, ti.run_id)
-        placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) if rp is not None else None
+        if rp is None:
+            return None
+        placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)
         if placement is None:
             return None
         runtime = (placement.expected_end_time - placement.start_time).total_seconds()
@@ -136,8 +142,10 @@ class Router:
         ti = entry.workload.ti
         rp = planning.get(ti.dag_id, ti.run_id)
         job_id = job_id_for(ti.task_id, ti.map_index)
-        rate = rp.delay_rates.get(job_id, 0.0) if rp is not None else 0.0
-        placement = rp.placements.get(job_id) if rp is not None else None
+        if rp is None:
+            return None
+        rate = rp.delay_rates.get(job_id, rp.delay_rates.get(ti.task_id, 0.0))
+        placement = rp.placements.get(job_id) or rp.placements.get(ti.task_id)
         if rate <= 0 or placement is None or entry.fleet not in self.fleets:
             return None
         target = self.move(entry, planning, free)

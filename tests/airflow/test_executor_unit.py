@@ -149,13 +149,13 @@ def make_executor(runs: dict, fleets: str | None = None, gates: list | None = No
     return ex, book
 
 
-def workload(task_id: str, dag_id: str = "d", run_id: str = "r", priority_weight: int = 1) -> Any:
+def workload(task_id: str, dag_id: str = "d", run_id: str = "r", priority_weight: int = 1, map_index: int = -1) -> Any:
     from airflow.executors.workloads import ExecuteTask
     from airflow.executors.workloads.base import BundleInfo
     from airflow.executors.workloads.task import TaskInstanceDTO
 
     ti = TaskInstanceDTO(id=uuid.uuid4(), task_id=task_id, dag_id=dag_id, run_id=run_id, try_number=1,
-                         dag_version_id=uuid.uuid4(), map_index=-1, pool_slots=1, queue="default",
+                         dag_version_id=uuid.uuid4(), map_index=map_index, pool_slots=1, queue="default",
                          priority_weight=priority_weight)
     return ExecuteTask(token="tok", ti=ti, dag_rel_path="d.py", bundle_info=BundleInfo(name="b", version=None),
                        log_path="x.log")
@@ -482,6 +482,26 @@ def test_a_task_whose_wait_has_a_price_leaves_a_full_fleet_at_once_for_a_free_on
     reasons = [e.reason for e in moved if e.stage is Stage.LAUNCHED]
     # 3 in spot's buffer: the first moved task would wait ~(3/1 + 0.5) min = 210 s at $1/h ($0.058) > ~$0.002
     assert reasons[0].startswith("moved: spot is full (3 ahead, ~210 s wait at $1/h of delay") and "od had a free" in reasons[0]
+
+
+def test_mapped_tasks_expanded_after_planning_run_at_once_and_their_run_is_replanned():
+    runs = run_of(TaskInfo("m"))  # planned before expansion: one unexpanded task instance
+    ex, _ = make_executor(runs)
+    ex.planning.request("d", "r")
+    ex.planning.drain(timeout=30)
+    assert set(ex.planning.get("d", "r").placements) == {"m"}
+    runs[("d", "r")].tasks = [TaskInfo("m", map_index=i) for i in range(3)]  # expanded
+    ws = [workload("m", map_index=i) for i in range(3)]
+    for w in ws:
+        ex.queue_workload(w, None)
+    ex.heartbeat()
+    entries = [ex.ledger.get(w.key) for w in ws]
+    assert all(e.stage is Stage.LAUNCHED for e in entries)  # routed by the unexpanded task's placement (spot)
+    # spot has 2 slots: the third's wait there is priced by its task's delay rate, so it runs on demand now
+    assert [e.fleet for e in entries] == ["spot", "spot", "od"] and entries[2].reason.startswith("moved: spot is full")
+    ex.planning.drain(timeout=30)
+    rp = ex.planning.get("d", "r")
+    assert {"m[0]", "m[1]", "m[2]"} <= set(rp.placements) and {"m[0]", "m[1]", "m[2]"} <= set(rp.delay_rates)
 
 
 @pytest.mark.parametrize(("delay", "deadline"), [
