@@ -61,6 +61,8 @@ class Entry:
     ran_hours: float = 0.0  #: hours run over the lost attempts
     previous_fleet: str | None = None
     next_decision: float = 0.0  #: monotonic: when the spot policy is asked again
+    #: this task's own copy of the spot policy (a learning one, e.g. adaptive_slack, follows one job at a time)
+    spot_policy: Any = None
     pending: Future | None = None  #: background work the entry waits for (requeue in the DB, rebuild)
 
     @property

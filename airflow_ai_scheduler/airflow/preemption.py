@@ -14,6 +14,7 @@ reset live on its ledger :class:`~.ledger.Entry`. It talks to the rest of the ex
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -65,6 +66,10 @@ class PreemptionCallbacks:
 
 
 class PreemptionHandler:
+    """``policy``: the configured spot policy; each preempted task decides with its own copy of it (a
+    learning policy such as ``adaptive_slack`` follows one job's timeline: tasks taking turns would reset
+    what it learned at every call)."""
+
     def __init__(self, policy: Any, retries: int, callbacks: PreemptionCallbacks) -> None:
         self.policy = policy
         self.retries = retries
@@ -117,7 +122,9 @@ class PreemptionHandler:
             return None
         job = self.cb.job(entry.key)
         state = self.state(entry, job)
-        decision = self.policy.decide(state)
+        if entry.spot_policy is None:  # the configured policy, as configured, fresh for this task
+            entry.spot_policy = copy.deepcopy(self.policy)
+        decision = entry.spot_policy.decide(state)
         fleet = choose_fleet(decision, job, entry.previous_fleet, self.cb.fleets(job), hours=state.remaining)
         if fleet is None:
             entry.next_decision = now + RETRY_DECISION_SECONDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -102,3 +102,22 @@ def test_a_task_without_a_workload_that_was_not_adopted_is_failed_not_relaunched
     calls: list = []
     assert _handler(m, calls=calls).on_preempted(_entry("t", workload=None), "lost") is False
     assert calls[-1][0] == "fail"
+
+
+def test_each_preempted_task_decides_with_its_own_copy_of_a_learning_policy():
+    """adaptive_slack learns a pool's availability along one job's timeline and resets when the elapsed time
+    goes back; tasks taking turns on one shared instance would reset it at every call."""
+    m = manifest([job("a", 2.0, is_checkpointable=True, deadline_h=8), job("b", 2.0, deadline_h=8)], OFFERS)
+    cb_handler = _handler(m)
+    handler = PreemptionHandler(get_policy("adaptive_slack"), 3, cb_handler.cb)
+    now = datetime.now(timezone.utc)  # the handler's clock is the wall clock
+    old = _entry("a", first_start=now - timedelta(hours=1), ran_hours=0.5, preemptions=1)
+    new = _entry("b", first_start=now - timedelta(minutes=1), ran_hours=0.01, preemptions=1)
+    for _ in range(3):  # the two take turns, as relaunching tasks do in the executor's loop
+        for e in (old, new):
+            handler.decide(e)
+    assert old.spot_policy is not new.spot_policy and old.spot_policy is not handler.policy
+    # each follows its own job's clock (a shared one would have been reset by b's earlier clock each turn)
+    assert old.spot_policy.stats.last_t == pytest.approx(1.0, abs=0.01)
+    assert new.spot_policy.stats.last_t == pytest.approx(1 / 60, abs=0.01)
+    assert handler.policy.stats.last_t is None  # the configured instance stays a template
