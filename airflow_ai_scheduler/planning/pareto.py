@@ -43,8 +43,9 @@ class ParetoPoint:
 
     def as_row(self) -> dict[str, Any]:
         o, w = self.objective, self.weights
-        return {"w_tardiness": w.tardiness, "w_risk": w.risk, "w_carbon": w.carbon, "cost_usd": o.cost,
-                "tardiness_h": o.tardiness, "risk": o.risk, "co2e_kg": o.co2e_kg, "planner": self.plan.planner}
+        return {"w_cost": w.cost, "w_tardiness": w.tardiness, "w_risk": w.risk, "w_carbon": w.carbon,
+                "cost_usd": o.cost, "tardiness_h": o.tardiness, "risk": o.risk, "co2e_kg": o.co2e_kg,
+                "planner": self.plan.planner}
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -28,7 +28,8 @@ def apply_next_run(manifest: Manifest, offers: list[Any], options: dict[str, Any
     s = nxt.get("settings") or {}
     said = []
     if s.get("weights"):
-        manifest = manifest.model_copy(update={"weights": Weights(**s["weights"])})
+        # a weight left out (w_carbon from a what-if that kept it) stays the run's
+        manifest = manifest.model_copy(update={"weights": Weights(**{**manifest.weights.model_dump(), **s["weights"]})})
         said.append("weights " + ", ".join(f"{k} {v:g}" for k, v in s["weights"].items()))
     kept = [o for o in offers if (not s.get("tiers") or o.tier in s["tiers"])
             and (not s.get("providers") or o.provider in s["providers"])

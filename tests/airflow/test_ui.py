@@ -261,3 +261,118 @@ def test_next_run_settings_are_set_read_and_cleared(client, store):
     client.put("/api/dags/d/next-run", json=body)
     assert client.delete("/api/dags/d/next-run").json()["cleared"] is True
     assert client.get("/api/dags/d/next-run").json()["next_run"] is None
+
+
+def _regions_run(store, run="p1", jobs=None):
+    """Three fleets that trade cost against carbon and risk: cheap risky spot, dirty and clean on-demand."""
+    offers = [offer("dirty", price=0.30, region="us-east-1"), offer("clean", price=0.33, region="eu-north-1"),
+              offer("spot", "spot", 0.12, lam=0.2, region="us-east-1")]
+    m = manifest(jobs or [job(f"j{i}", 2.0, deadline_h=2.5) for i in range(3)], offers)
+    store.save_plan("d", run, GreedyPlanner().plan(m), m, on_demand_cost=2.0)
+    return m
+
+
+def test_pareto_front_of_a_run_reads_the_same_as_the_cli(client, store, tmp_path, capsys):
+    from airflow_ai_scheduler.cli.main import main
+    from airflow_ai_scheduler.planning.pareto import dominates
+
+    _regions_run(store)
+    before = store.latest_plan("d", "p1").plan
+    r = client.post("/api/runs/d/p1/pareto", json={})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    points = body["points"]
+    assert len(points) >= 2 and body["weightings"] == 60 and body["kept"] == {"jobs": [], "cost_usd": 0}
+    crit = [(p["cost_usd"], p["tardiness_h"], p["risk"], p["co2e_kg"]) for p in points]
+    assert crit == sorted(crit) and not any(dominates(a, b) for a in crit for b in crit)
+    assert store.latest_plan("d", "p1").plan == before  # the run keeps its plan
+    # the same manifest through the CLI: the same rows, number for number
+    path = tmp_path / "m.json"
+    path.write_text(store.manifest_json(store.latest_plan("d", "p1").id))
+    capsys.readouterr()
+    assert main(["plan", str(path), "--pareto", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == points
+    # a point's weights in the what-if give that point's plan (w_carbon included)
+    cleanest = min(points, key=lambda p: p["co2e_kg"])
+    weights = {k: cleanest[f"w_{k}"] for k in ("cost", "tardiness", "risk", "carbon")}
+    wi = client.post("/api/runs/d/p1/what-if", json={"weights": weights}).json()
+    assert wi["weights"] == weights and wi["what_if"]["cost"] == pytest.approx(cleanest["cost_usd"])
+    assert {p["fleet"] for p in wi["what_if"]["placements"]} == {"clean"}
+    # fleets are filtered as in the what-if; without carbon the front is over cost × tardiness × risk
+    od = client.post("/api/runs/d/p1/pareto", json={"tiers": ["on-demand"], "carbon": False}).json()
+    assert od["weightings"] == 12 and all(p["w_carbon"] == 0 for p in od["points"])
+    assert [p["cost_usd"] for p in od["points"]] == [min(p["cost_usd"] for p in points if p["risk"] < 0.1)]
+
+
+def test_pareto_of_a_re_planned_run_says_which_tasks_it_leaves_out(client, store):
+    from airflow_ai_scheduler.planning.routing_rules import merge_plans
+
+    full = _regions_run(store, "p2", [job("a"), job("b", 2.0, deps=["a"], deadline_h=3.5)])
+    first = store.latest_plan("d", "p2").plan
+    rest = full.model_copy(update={"jobs": [job("b", 2.0, deadline_h=3.5)]})
+    store.save_plan("d", "p2", merge_plans(first, GreedyPlanner().plan(rest)), rest, on_demand_cost=2.0)
+    body = client.post("/api/runs/d/p2/pareto", json={"sweep": {"tardiness": [1], "risk": [0, 100]}}).json()
+    assert body["jobs"] == ["b"] and body["kept"]["jobs"] == ["a"] and body["weightings"] == 10
+    assert body["kept"]["cost_usd"] == pytest.approx(first.placement_map["a"].estimated_cost)
+    p = body["points"][-1]
+    wi = client.post("/api/runs/d/p2/what-if", json={"weights": {k: p[f"w_{k}"] for k in
+                                                                 ("cost", "tardiness", "risk", "carbon")}}).json()
+    assert wi["what_if"]["cost"] == pytest.approx(p["cost_usd"] + body["kept"]["cost_usd"])
+
+
+@pytest.mark.parametrize("body", [
+    {"sweep": {"tardiness": list(range(11))}},  # more than 10 values for one weight
+    {"sweep": {"tardiness": list(range(10)), "risk": list(range(10)), "carbon": [0, 1]}},  # 200 weightings
+    {"sweep": {"risk": []}}, {"sweep": {"risk": [-1]}}, {"sweep": {"carbon": [1e7]}}, {"sweep": {"risk": ["x"]}},
+    {"planner": "optimal", "time_limit_seconds": 2},  # 60 weightings × 2 s of CP-SAT
+    {"planner": "optimal", "time_limit_seconds": 0}, {"time_limit_seconds": 6}, {"planner": "llm"},
+    {"carbon": "maybe"}, {"tiers": ["cheap"]}, {"providers": ["gcp"]}, {"providers": [""]}])
+def test_pareto_rejects_bad_or_unbounded_requests_with_422(client, store, body):
+    _regions_run(store)
+    r = client.post("/api/runs/d/p1/pareto", json=body)
+    assert r.status_code == 422, (body, r.text)
+    assert "weightings" not in r.text or "at most" in r.text
+
+
+def test_pareto_and_what_if_need_read_access_to_the_dag(app, client, store):
+    from fastapi import HTTPException
+    from fastapi.testclient import TestClient
+
+    from airflow_ai_scheduler.airflow.plugin import create_app
+    from airflow_ai_scheduler.airflow.ui.auth import can_read_dag
+
+    _regions_run(store)
+    assert client.post("/api/runs/d/nope/pareto", json={}).status_code == 404
+    assert TestClient(create_app(lambda: store)).post("/api/runs/d/p1/pareto", json={}).status_code == 401
+    deps = {r.path: {d.call for d in r.dependant.dependencies} for r in app.routes if hasattr(r, "dependant")}
+    assert can_read_dag in deps["/api/runs/{dag_id}/{run_id}/pareto"]
+
+    def deny():
+        raise HTTPException(403, "no access")
+
+    app.dependency_overrides[can_read_dag] = deny
+    assert client.post("/api/runs/d/p1/pareto", json={}).status_code == 403
+    app.dependency_overrides.clear()
+
+
+def test_optimal_pareto_front_within_its_time_budget(client, store):
+    _regions_run(store)
+    body = {"planner": "optimal", "time_limit_seconds": 1, "sweep": {"tardiness": [1], "risk": [1],
+                                                                     "carbon": [0, 5]}}
+    r = client.post("/api/runs/d/p1/pareto", json=body).json()
+    assert r["weightings"] == 2 and r["seconds"] < 2 * 1 + 5
+    assert {p["planner"] for p in r["points"]} == {"optimal"} and len(r["points"]) == 2
+
+
+def test_a_weight_left_out_keeps_the_run_s_carbon_weight(client, store):
+    from airflow_ai_scheduler.models import Weights
+    from airflow_ai_scheduler.planning.routing_rules import apply_next_run
+
+    m = manifest([job("a")], [offer("od")], weights=Weights(carbon=0.2))
+    store.save_plan("d", "c1", GreedyPlanner().plan(m), m)
+    kept = client.post("/api/runs/d/c1/what-if", json={"weights": {"tardiness": 0}}).json()["weights"]
+    assert kept == {"cost": 1.0, "tardiness": 0.0, "risk": 1.0, "carbon": 0.2}
+    assert client.post("/api/runs/d/c1/what-if", json={"weights": {"carbon": 5}}).json()["weights"]["carbon"] == 5
+    assert client.post("/api/runs/d/c1/what-if", json={"weights": {"carbon": -1}}).status_code == 422
+    settings = client.put("/api/dags/d/next-run", json={"weights": {"tardiness": 0}}).json()["next_run"]
+    assert apply_next_run(m, m.offers, {}, settings)[0].weights == Weights(tardiness=0, carbon=0.2)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from airflow_ai_scheduler.airflow.ui.app import get_store
 from airflow_ai_scheduler.airflow.ui.auth import can_edit_dag, can_read_dag, readable_dag_ids, user_name
 from airflow_ai_scheduler.airflow.ui.runs import DagId, RunId, Store
+from airflow_ai_scheduler.planning.pareto import SWEEP
 
 router = APIRouter()
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -19,23 +20,65 @@ class WeightsIn(BaseModel):
     cost: float = Field(1.0, ge=0, le=1e6, description="weight per expected USD")
     tardiness: float = Field(10.0, ge=0, le=1e6, description="weight per priority-weighted hour late")
     risk: float = Field(1.0, ge=0, le=1e6, description="weight per priority-weighted probability of a miss")
+    carbon: float | None = Field(None, ge=0, le=1e6, description="w_carbon: USD per kg CO2e (default: the run's)")
 
 
-class WhatIf(BaseModel):
-    """Another plan for the same run, made from the manifest the plan in force was made from."""
-
+class Fleets(BaseModel):
     planner: Literal["greedy", "optimal"] = Field("greedy", description="planner to use (no LLM call from the UI)")
-    weights: WeightsIn | None = Field(None, description="objective weights (default: the run's)")
     providers: list[Name] | None = Field(None, max_length=20, description="allowed providers (default: all)")
     regions: list[Name] | None = Field(None, max_length=50, description="allowed regions (default: all)")
     tiers: list[Literal["spot", "on-demand"]] | None = Field(None, max_length=2, description="allowed tiers")
+
+
+class WhatIf(Fleets):
+    """Another plan for the same run, made from the manifest the plan in force was made from."""
+
+    weights: WeightsIn | None = Field(None, description="objective weights (default: the run's)")
     time_limit_seconds: float = Field(5.0, gt=0, le=30, description="optimal planner's time limit")
+
+
+Weight = Annotated[float, Field(ge=0, le=1e6)]
+#: at most this many weightings per Pareto request; with ``optimal``, at most this many seconds of CP-SAT
+MAX_SWEEP_POINTS = 100
+MAX_SWEEP_SECONDS = 60.0
+
+
+class SweepIn(BaseModel):
+    """The weights tried per criterion (w_cost is 1); every combination is planned."""
+
+    tardiness: list[Weight] = Field(default_factory=lambda: list(SWEEP["tardiness"]), min_length=1, max_length=10)
+    risk: list[Weight] = Field(default_factory=lambda: list(SWEEP["risk"]), min_length=1, max_length=10)
+    carbon: list[Weight] = Field(default_factory=lambda: list(SWEEP["carbon"]), min_length=1, max_length=10,
+                                 description="ignored without ``carbon``: the run's w_carbon is kept")
+
+
+class ParetoIn(Fleets):
+    """The non-dominated plans of a weight sweep over the run's stored manifest (``ai-scheduler plan --pareto``)."""
+
+    carbon: bool = Field(True, description="sweep w_carbon and count kg CO2e as a criterion")
+    sweep: SweepIn = Field(default_factory=SweepIn, description="default: the CLI's sweep")
+    time_limit_seconds: float = Field(1.0, gt=0, le=5, description="optimal planner's time limit per weighting")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ParetoIn:
+        n = self.points()
+        if n > MAX_SWEEP_POINTS:
+            raise ValueError(f"the sweep has {n} weightings; at most {MAX_SWEEP_POINTS}")
+        if self.planner == "optimal" and n * self.time_limit_seconds > MAX_SWEEP_SECONDS:
+            raise ValueError(f"{n} weightings × {self.time_limit_seconds:g} s of CP-SAT may take "
+                             f"{n * self.time_limit_seconds:g} s; at most {MAX_SWEEP_SECONDS:g} s: "
+                             "fewer weightings or a shorter time limit")
+        return self
+
+    def points(self) -> int:
+        s = self.sweep
+        return len(s.tardiness) * len(s.risk) * (len(s.carbon) if self.carbon else 1)
 
 
 def _summary(plan: Any, od: float | None) -> dict[str, Any]:
     o = plan.objective
     return {"planner": plan.planner, "status": plan.status, "cost": o.cost, "tardiness_hours": o.tardiness,
-            "risk": o.risk, "objective": o.total, "on_demand_cost": od,
+            "risk": o.risk, "co2e_kg": o.co2e_kg, "objective": o.total, "on_demand_cost": od,
             "saving_pct": (100 * (od - o.cost) / od) if od else None,
             "late_jobs": sorted({v.job_id for v in plan.violations if v.job_id}),
             "placements": [{"job_id": p.job_id, "fleet": p.offer_id, "tier": p.tier, "provider": p.provider,
@@ -45,11 +88,9 @@ def _summary(plan: Any, od: float | None) -> dict[str, Any]:
                            for p in sorted(plan.placements, key=lambda p: (p.start_time, p.job_id))]}
 
 
-def replan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> tuple[Any, Any, Any]:
-    """(the stored plan, the manifest with the request's weights, the new plan) — nothing is written."""
-    from airflow_ai_scheduler.exceptions import AiSchedulerError
-    from airflow_ai_scheduler.models import Manifest, Weights
-    from airflow_ai_scheduler.planning.base import run_planner
+def _stored_manifest(store: Any, dag_id: str, run_id: str, req: Fleets) -> tuple[Any, Any, list[Any]]:
+    """(the stored plan, its manifest with only the allowed fleets, those fleets)."""
+    from airflow_ai_scheduler.models import Manifest
 
     stored = store.latest_plan(dag_id, run_id)
     if stored is None:
@@ -66,11 +107,21 @@ def replan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> tuple[Any, Any,
     if not offers:
         raise HTTPException(422, "no fleet of this run matches the allowed providers / regions / tiers "
                                  f"(fleets: {', '.join(sorted(o.offer_id for o in manifest.offers or []))})")
-    if req.weights is not None:
-        manifest = manifest.model_copy(update={"weights": Weights(**req.weights.model_dump())})
+    return stored, manifest.model_copy(update={"offers": offers}), offers
+
+
+def replan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> tuple[Any, Any, Any]:
+    """(the stored plan, the manifest with the request's weights, the new plan) — nothing is written."""
+    from airflow_ai_scheduler.exceptions import AiSchedulerError
+    from airflow_ai_scheduler.planning.base import run_planner
+
+    stored, manifest, offers = _stored_manifest(store, dag_id, run_id, req)
+    if req.weights is not None:  # a weight left out (w_carbon) stays the run's
+        manifest = manifest.model_copy(update={"weights": manifest.weights.model_copy(
+            update=req.weights.model_dump(exclude_none=True))})
     kwargs = {"time_limit_seconds": req.time_limit_seconds} if req.planner == "optimal" else {}
     try:
-        alt = run_planner(req.planner, manifest.model_copy(update={"offers": offers}), offers, **kwargs).plan
+        alt = run_planner(req.planner, manifest, offers, **kwargs).plan
     except AiSchedulerError as exc:
         raise HTTPException(422, f"no plan under these settings: {exc}") from None
     # a re-plan's manifest holds only the tasks unfinished then: the others keep their placements, so both
@@ -98,6 +149,39 @@ def what_if_plan(store: Any, dag_id: str, run_id: str, req: WhatIf) -> dict[str,
              summary="Re-plan the run with other weights, fleets or planner, side by side (read-only)")
 def what_if(store: Store, dag_id: DagId, run_id: RunId, req: WhatIf) -> dict[str, Any]:
     return what_if_plan(store, dag_id, run_id, req)
+
+
+def pareto_plan(store: Any, dag_id: str, run_id: str, req: ParetoIn) -> dict[str, Any]:
+    """The front of :func:`~airflow_ai_scheduler.planning.pareto.pareto_front` over the run's stored manifest:
+    the rows ``ai-scheduler plan --pareto --json`` prints for that manifest, and what the rows leave out."""
+    import time
+
+    from airflow_ai_scheduler.exceptions import AiSchedulerError
+    from airflow_ai_scheduler.planning.pareto import pareto_front
+
+    stored, manifest, offers = _stored_manifest(store, dag_id, run_id, req)
+    kwargs = {"time_limit_seconds": req.time_limit_seconds} if req.planner == "optimal" else {}
+    started = time.monotonic()
+    try:
+        points = pareto_front(manifest, offers, planner=req.planner, carbon=req.carbon,
+                              sweep=req.sweep.model_dump(), **kwargs)
+    except AiSchedulerError as exc:
+        raise HTTPException(422, f"no plan under these settings: {exc}") from None
+    planned = {j.job_id for j in manifest.jobs}
+    kept = [p for p in stored.plan.placements if p.job_id not in planned]
+    return {"dag_id": dag_id, "run_id": run_id, "planner": req.planner, "carbon": req.carbon,
+            "weightings": req.points(), "seconds": round(time.monotonic() - started, 3),
+            "points": [p.as_row() for p in points], "jobs": sorted(planned),
+            # a re-planned run's manifest holds only the tasks unfinished then: the rest keep their placements
+            # (a what-if adds their expected cost), and no point's numbers include them
+            "kept": {"jobs": sorted(p.job_id for p in kept), "cost_usd": sum(p.estimated_cost for p in kept)},
+            "note": "nothing was changed: the run keeps its plan"}
+
+
+@router.post("/runs/{dag_id}/{run_id}/pareto", dependencies=[Depends(can_read_dag)],
+             summary="The non-dominated plans over cost × tardiness × risk × carbon of a weight sweep (read-only)")
+def pareto(store: Store, dag_id: DagId, run_id: RunId, req: ParetoIn) -> dict[str, Any]:
+    return pareto_plan(store, dag_id, run_id, req)
 
 
 class Decision(BaseModel):

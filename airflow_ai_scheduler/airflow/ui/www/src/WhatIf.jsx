@@ -3,6 +3,7 @@ import { useState } from "react";
 
 import { api, runPath } from "./api";
 import { approveWhatIf } from "./Approval";
+import { ParetoFront } from "./Pareto";
 import { pct, statusText, usd } from "./format";
 import { Section } from "./RunView";
 import { Box, Button, Flex, Input, SimpleGrid, Table, Text } from "./ui";
@@ -10,24 +11,33 @@ import { Box, Button, Flex, Input, SimpleGrid, Table, Text } from "./ui";
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
 export function WhatIf({ view, onApplied, onNextRun }) {
-  const [form, setForm] = useState({ planner: "greedy", cost: "1", tardiness: "10", risk: "1", spot: true, od: true, providers: "", regions: "" });
+  const [form, setForm] = useState({ planner: "greedy", cost: "1", tardiness: "10", risk: "1", carbon: "", spot: true, od: true, providers: "", regions: "" });
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
-  const request = () => ({
-    planner: form.planner,
-    weights: { cost: Number(form.cost), tardiness: Number(form.tardiness), risk: Number(form.risk) },
-    tiers: [form.spot && "spot", form.od && "on-demand"].filter(Boolean),
-    providers: list(form.providers).length ? list(form.providers) : null,
-    regions: list(form.regions).length ? list(form.regions) : null,
+  const fleets = (f = form) => ({
+    planner: f.planner,
+    tiers: [f.spot && "spot", f.od && "on-demand"].filter(Boolean),
+    providers: list(f.providers).length ? list(f.providers) : null,
+    regions: list(f.regions).length ? list(f.regions) : null,
   });
-  const run = () => {
+  const request = (f = form) => ({
+    ...fleets(f),
+    // an empty w_carbon keeps the run's
+    weights: { cost: Number(f.cost), tardiness: Number(f.tardiness), risk: Number(f.risk), ...(f.carbon.trim() ? { carbon: Number(f.carbon) } : {}) },
+  });
+  const run = (f = form) => {
     setBusy(true);
     setResult(null); // never offer to apply a result the form no longer describes
-    api(`${runPath(view.dag_id, view.run_id)}/what-if`, { method: "POST", body: request() })
+    api(`${runPath(view.dag_id, view.run_id)}/what-if`, { method: "POST", body: request(f) })
       .then((r) => { setResult(r); setError(null); }, setError)
       .finally(() => setBusy(false));
+  };
+  const usePoint = (p) => { // a point of the Pareto front: its weights in the form, and its plan side by side
+    const f = { ...form, cost: String(p.w_cost), tardiness: String(p.w_tardiness), risk: String(p.w_risk), carbon: String(p.w_carbon) };
+    setForm(f);
+    run(f);
   };
   const pending = view.approval && view.approval.state === "pending";
   const field = (k, label, w = "90px") => (
@@ -46,14 +56,16 @@ export function WhatIf({ view, onApplied, onNextRun }) {
         {field("cost", "weight: cost (per $)")}
         {field("tardiness", "weight: tardiness (per h late)")}
         {field("risk", "weight: risk")}
+        {field("carbon", "weight: carbon ($/kg CO2e; empty: the run's)", "110px")}
         <Box fontSize="sm">
           <label><input type="checkbox" checked={form.spot} onChange={set("spot")} data-testid="whatif-spot" /> spot</label>{" "}
           <label><input type="checkbox" checked={form.od} onChange={set("od")} data-testid="whatif-od" /> on-demand</label>
         </Box>
         {field("providers", "providers (comma-separated)", "160px")}
         {field("regions", "regions", "160px")}
-        <Button size="sm" onClick={run} disabled={busy} data-testid="whatif-run">{busy ? "planning…" : "Re-plan"}</Button>
+        <Button size="sm" onClick={() => run()} disabled={busy} data-testid="whatif-run">{busy ? "planning…" : "Re-plan"}</Button>
       </Flex>
+      <ParetoFront view={view} fleets={fleets} onUse={usePoint} />
       {error && <Text color="fg.error" fontSize="sm" data-testid="whatif-error">{error.message}</Text>}
       {result && (
         <Box data-testid="whatif-result">
@@ -63,7 +75,8 @@ export function WhatIf({ view, onApplied, onNextRun }) {
               <Table.Body>
                 {[["planner", (x) => `${x.planner} — ${statusText(x.status)}`], ["expected cost", (x) => usd(x.cost)],
                   ["cheaper than all on-demand", (x) => pct(x.saving_pct)], ["tardiness (weighted h)", (x) => x.tardiness_hours.toFixed(3)],
-                  ["risk (weighted)", (x) => x.risk.toFixed(3)], ["Ω objective", (x) => x.objective.toFixed(4)],
+                  ["risk (weighted)", (x) => x.risk.toFixed(3)], ["emissions (kg CO2e)", (x) => x.co2e_kg.toFixed(4)],
+                  ["Ω objective", (x) => x.objective.toFixed(4)],
                   ["tasks with a violation", (x) => (x.late_jobs.length ? x.late_jobs.join(", ") : "none")]].map(([k, f]) => (
                   <Table.Row key={k}><Table.Cell>{k}</Table.Cell><Table.Cell>{f(result.current)}</Table.Cell><Table.Cell data-testid={k === "expected cost" ? "whatif-cost" : undefined}>{f(result.what_if)}</Table.Cell></Table.Row>
                 ))}
