@@ -109,7 +109,7 @@ def _pareto(args: argparse.Namespace, manifest: Manifest, offers) -> int:
     for i, p in enumerate(points, start=1):
         o, w = p.objective, p.weights
         rows.append((str(i), f"{w.tardiness:g}", f"{w.risk:g}", f"{w.carbon:g}", f"{o.cost:.4f}",
-                     f"{o.tardiness:.3f}", f"{o.risk:.3f}", f"{o.co2e_kg:.4f}"))
+                     _num(o.tardiness, 3), _num(o.risk, 3), _num(o.co2e_kg, 4)))
     if args.json or args.output:
         text = json.dumps([p.as_row() for p in points], indent=2)
         if args.output:
@@ -124,6 +124,13 @@ def _pareto(args: argparse.Namespace, manifest: Manifest, offers) -> int:
     if args.pareto_plot:
         plot_front(points, str(args.pareto_plot), title=f"Pareto front ({args.planner}, {len(manifest.jobs)} jobs)")
     return 0 if points else 1
+
+
+def _num(v: float, digits: int) -> str:
+    """``digits`` decimals, or two significant digits where those would read 0 (as the UI's Pareto table)."""
+    if v and abs(v) < 0.5 * 10**-digits:
+        return f"{v:.1e}".replace("e-0", "e-")
+    return f"{v:.{digits}f}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

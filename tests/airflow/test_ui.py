@@ -274,7 +274,7 @@ def _regions_run(store, run="p1", jobs=None):
 
 def test_pareto_front_of_a_run_reads_the_same_as_the_cli(client, store, tmp_path, capsys):
     from airflow_ai_scheduler.cli.main import main
-    from airflow_ai_scheduler.planning.pareto import dominates
+    from airflow_ai_scheduler.planning.pareto import SWEEP, dominates
 
     _regions_run(store)
     before = store.latest_plan("d", "p1").plan
@@ -283,6 +283,7 @@ def test_pareto_front_of_a_run_reads_the_same_as_the_cli(client, store, tmp_path
     body = r.json()
     points = body["points"]
     assert len(points) >= 2 and body["weightings"] == 60 and body["kept"] == {"jobs": [], "cost_usd": 0}
+    assert body["sweep"] == {k: list(v) for k, v in SWEEP.items()}
     crit = [(p["cost_usd"], p["tardiness_h"], p["risk"], p["co2e_kg"]) for p in points]
     assert crit == sorted(crit) and not any(dominates(a, b) for a in crit for b in crit)
     assert store.latest_plan("d", "p1").plan == before  # the run keeps its plan
@@ -300,7 +301,7 @@ def test_pareto_front_of_a_run_reads_the_same_as_the_cli(client, store, tmp_path
     assert {p["fleet"] for p in wi["what_if"]["placements"]} == {"clean"}
     # fleets are filtered as in the what-if; without carbon the front is over cost × tardiness × risk
     od = client.post("/api/runs/d/p1/pareto", json={"tiers": ["on-demand"], "carbon": False}).json()
-    assert od["weightings"] == 12 and all(p["w_carbon"] == 0 for p in od["points"])
+    assert od["weightings"] == 12 and od["sweep"]["carbon"] == [0] and all(p["w_carbon"] == 0 for p in od["points"])
     assert [p["cost_usd"] for p in od["points"]] == [min(p["cost_usd"] for p in points if p["risk"] < 0.1)]
 
 

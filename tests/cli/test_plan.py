@@ -142,3 +142,9 @@ def test_plan_pareto_prints_the_front_and_plots_it(tmp_path, capsys):
     assert rows and {"cost_usd", "co2e_kg", "w_carbon"} <= set(rows[0])
     assert [r["cost_usd"] for r in rows] == sorted(r["cost_usd"] for r in rows)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_table_numbers_keep_two_significant_digits_where_decimals_read_zero():
+    from airflow_ai_scheduler.cli.plan import _num
+
+    assert [_num(v, 3) for v in (0, 1.07e-5, 0.0004, 0.0006, 2.5)] == ["0.000", "1.1e-5", "4.0e-4", "0.001", "2.500"]

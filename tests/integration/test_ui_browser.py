@@ -48,9 +48,14 @@ def _token(af: AirflowDeployment, user: str) -> str:
         return str(json.loads(r.read())["access_token"])
 
 
-def _get(af: AirflowDeployment, path: str, token: str | None) -> tuple[int, object]:
+def _get(af: AirflowDeployment, path: str, token: str | None, post: object = None) -> tuple[int, object]:
+    """GET ``path`` (POST the JSON ``post`` when given) as the token's user: (status, JSON or error text)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    req = urllib.request.Request(f"http://127.0.0.1:{af.port}{path}", headers=headers)
+    data = None
+    if post is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(post).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{af.port}{path}", headers=headers, data=data)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read() or b"null")
@@ -204,6 +209,55 @@ def test_what_if_form_returns_another_plan_for_other_weights(deployment, browser
     assert fleets_next["evaluate"] == safe["evaluate"] == "local-on-demand"
     assert any("chose in the UI" in n for n in planned["plan"]["notes"])
     assert _get(af, "/ai-scheduler/api/dags/ml_pipeline/next-run", af._token)[1]["next_run"] is None
+
+
+def test_pareto_front_in_the_what_if_reads_as_the_api_and_feeds_the_form(deployment, browser):
+    """The what-if's "Pareto front": the API's non-dominated plans as a table and a plot; picking one puts its
+    weights in the what-if form, whose plan then costs what the point said (plus the tasks it left as planned)."""
+    af = deployment
+    run_id = af.runs["ml_pipeline"]
+    path = f"/ai-scheduler/api/runs/ml_pipeline/{run_id}/pareto"
+    page = _page(browser, af)
+    page.goto(f"http://127.0.0.1:{af.port}/dags/ml_pipeline/runs/{run_id}/plugin/ai-scheduler-run")
+    page.wait_for_selector("[data-testid=pareto-run]", timeout=60_000)
+    # the demo's tasks cost cents: spot and on-demand trade only at large risk weights (the default sweep
+    # finds one plan, which the panel says), so the sweep is widened in the panel
+    sweep = {"tardiness": [0], "risk": [0, 1e6]}
+    page.fill("[data-testid=pareto-sweep-tardiness]", "0")
+    page.fill("[data-testid=pareto-sweep-risk]", "0, 1000000")
+    page.click("[data-testid=pareto-run]")
+    page.wait_for_selector("[data-testid=pareto-table]", timeout=120_000)
+    shown = [float(c) for c in page.locator("[data-testid=pareto-row]").evaluate_all(
+        "els => els.map(e => e.dataset.cost)")]
+    # the body the panel sends (the form's defaults: greedy, both tiers, every provider and region)
+    status, api = _get(af, path, af._token, post={"planner": "greedy", "tiers": ["spot", "on-demand"],
+                                                  "providers": None, "regions": None, "carbon": True,
+                                                  "sweep": sweep})
+    assert status == 200, api
+    assert api["weightings"] == 10 and api["sweep"]["risk"] == [0, 1e6]
+    assert len(shown) >= 2 and shown == sorted(shown) == [p["cost_usd"] for p in api["points"]]
+    assert page.locator("[data-testid=pareto-plot] circle").count() == len(shown)
+    from airflow_ai_scheduler.cli.plan import _num  # the CLI's table: the same figures, written the same way
+
+    cells = [r.split("\t")[4:8] for r in page.locator("[data-testid=pareto-row]").all_inner_texts()]
+    assert cells == [[_usd(p["cost_usd"]), _num(p["tardiness_h"], 3), _num(p["risk"], 3), _num(p["co2e_kg"], 4)]
+                     for p in api["points"]]
+    page.locator("[data-testid=pareto]").screenshot(path=str(ARTIFACTS / "pareto.png"))
+
+    safest = api["points"][-1]  # the costliest point: the least risk
+    page.locator("[data-testid=pareto-use]").last.click()
+    page.wait_for_selector("[data-testid=whatif-result]", timeout=60_000)
+    for k in ("cost", "tardiness", "risk", "carbon"):
+        assert float(page.input_value(f"[data-testid=whatif-{k}]")) == safest[f"w_{k}"], k
+    assert page.locator("[data-testid=whatif-result] [data-testid=whatif-cost]").inner_text() == _usd(safest["cost_usd"] + api["kept"]["cost_usd"])
+    assert page.locator("[data-testid=pareto-row][data-picked='1']").count() == 1
+    page.locator("#what-if").screenshot(path=str(ARTIFACTS / "pareto-picked.png"))
+
+    secret = f"/ai-scheduler/api/runs/it_ui_secret/{af.runs['it_ui_secret']}/pareto"
+    assert _get(af, secret, _token(af, "outsider"), post={})[0] == 403
+    assert _get(af, path, af._token, post={"sweep": {"risk": []}})[0] == 422
+    assert _get(af, path, af._token, post={"planner": "optimal", "time_limit_seconds": 5})[0] == 422
+    assert not page.errors, page.errors
 
 
 def test_overview_and_dag_tab_render(deployment, browser):

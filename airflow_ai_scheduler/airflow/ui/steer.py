@@ -161,16 +161,18 @@ def pareto_plan(store: Any, dag_id: str, run_id: str, req: ParetoIn) -> dict[str
 
     stored, manifest, offers = _stored_manifest(store, dag_id, run_id, req)
     kwargs = {"time_limit_seconds": req.time_limit_seconds} if req.planner == "optimal" else {}
+    sweep = req.sweep.model_dump()
+    if not req.carbon:  # as pareto_front does: the run's w_carbon
+        sweep["carbon"] = [manifest.weights.carbon]
     started = time.monotonic()
     try:
-        points = pareto_front(manifest, offers, planner=req.planner, carbon=req.carbon,
-                              sweep=req.sweep.model_dump(), **kwargs)
+        points = pareto_front(manifest, offers, planner=req.planner, carbon=req.carbon, sweep=sweep, **kwargs)
     except AiSchedulerError as exc:
         raise HTTPException(422, f"no plan under these settings: {exc}") from None
     planned = {j.job_id for j in manifest.jobs}
     kept = [p for p in stored.plan.placements if p.job_id not in planned]
     return {"dag_id": dag_id, "run_id": run_id, "planner": req.planner, "carbon": req.carbon,
-            "weightings": req.points(), "seconds": round(time.monotonic() - started, 3),
+            "weightings": req.points(), "sweep": sweep, "seconds": round(time.monotonic() - started, 3),
             "points": [p.as_row() for p in points], "jobs": sorted(planned),
             # a re-planned run's manifest holds only the tasks unfinished then: the rest keep their placements
             # (a what-if adds their expected cost), and no point's numbers include them
