@@ -127,7 +127,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="--real: these instances only")
     ap.add_argument("--offline-bound", type=float, default=0.0, metavar="SECONDS",
                     help="--real: also the capacity LP bound with this much time, after the timed run")
-    ap.add_argument("--out", default="planning.json", help="results file name (synthetic workloads)")
+    ap.add_argument("--out", help="results file name in bench/results/ (default planning.json, or "
+                    "planning_real_<split>.json with --real)")
     ap.add_argument("--offline-only", action="store_true",
                     help="--real: add --offline-bound to the rows of the last results file (no planning)")
     args = ap.parse_args()
@@ -154,7 +155,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     out.mkdir(exist_ok=True)
-    name = f"planning_real_{args.real}.json" if args.real else args.out
+    name = args.out or (f"planning_real_{args.real}.json" if args.real else "planning.json")
     (out / name).write_text(json.dumps(
         {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "limit": args.cpsat_limit,
          "rows": rows},

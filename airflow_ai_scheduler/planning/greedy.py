@@ -379,15 +379,17 @@ class GreedyPlanner:
 
 
 def build_plan(manifest: Manifest, offers: list[Offer], choices: Mapping[str, Choice], *,
-               planner: str, **extra: object) -> Plan:
+               planner: str, order: Sequence[str] | None = None, **extra: object) -> Plan:
     """Price and explain the given choices as a Plan (no checks: :func:`validate` judges it).
 
-    A choice without a start time starts as early as its dependencies and its pool allow. Jobs without a
+    A choice without a start time starts as early as its dependencies and its pool allow, taken in
+    ``order`` (job ids, dependencies first; default a topological order): a pool's machines go to jobs in
+    that order, so the order of another schedule's starts keeps its sequence on each pool. Jobs without a
     choice, or whose offer is unknown, are left out (the validator reports them missing).
     """
     watch = Stopwatch()
     sched = _Scheduler(manifest, offers)
-    for job in sched.scorer.order:
+    for job in sched.scorer.order if order is None else (sched.scorer.jobs[j] for j in order):
         choice = choices.get(job.job_id)
         offer = sched.scorer.offer_map.get(choice.offer_id) if choice else None
         if choice is None or offer is None:

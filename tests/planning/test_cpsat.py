@@ -95,7 +95,6 @@ def test_greedy_warm_start_becomes_a_complete_feasible_hint():
     m = manifest([job("a", 0.37), job("b", 0.41, deps=["a"]), job("c", 0.29), job("d", 0.33, deps=["c"])], offers)
     greedy = GreedyPlanner().plan(m, offers)
     model = _Model(m, offers, CandidateIndex(m, offers), {}, 3.0, 7.0)
-    model.build()
-    model.hint({p.job_id: Choice(p.offer_id, m.hours(p.start_time)) for p in greedy.placements})
+    model.build({p.job_id: Choice(p.offer_id, m.hours(p.start_time)) for p in greedy.placements})
     model._complete_hint(5.0, 1, 0)
     assert len(model.m.Proto().solution_hint.vars) == len(model.m.Proto().variables)

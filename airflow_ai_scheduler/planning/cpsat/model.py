@@ -38,7 +38,7 @@ limit, and LNS improves the plan much faster than full search does.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError, PlannerError
@@ -62,7 +62,7 @@ TOP_K_ABOVE_JOBS = 200  # larger manifests keep only the TOP_K cheapest alternat
 TOP_K = 4
 OFF_LABEL_K = 2
 MAX_STEPS = 5_000
-MIN_STEP_MINUTES = 0.05  # 3 s
+MIN_STEP_MINUTES = 0.001  # 0.06 s: real workflows' tasks take seconds, their σ a tenth of a second
 RISK_BUCKETS = 16  # per side of a deadline, in a job's P(miss) table
 
 
@@ -152,7 +152,18 @@ class _Model:
             out = keep
         return out
 
-    def build(self) -> None:
+    def build(self, hints: Mapping[str, Choice] | None = None) -> None:
+        """The model, and — given ``hints`` (offers and start hours) — a complete schedule of them on the
+        step grid as the solver's hint (:meth:`_hint_schedule`).
+
+        Durations are rounded up to steps, so the hinted schedule ends later than the continuous one it
+        stands for — along a chain of hundreds of seconds-long tasks by tens of seconds, which against a
+        tight deadline made the model price the warm start at 13× its Ω (cycles-993: P(miss) 1 on every exit
+        task), and the search spent its time undoing the rounding. Each deadline is therefore moved by the
+        steps its job's hinted end lags behind the continuous end (``self.lag``): the model then prices the
+        warm start's risk as Ω does, and a move as the change it makes. The plan is re-timed and re-priced
+        exactly afterwards (planner.py), so the shift steers the search only. Only in large models: the
+        small ones, on whole minutes, are solved to proven optimality of the model as it was."""
         m, w = self.m, self.manifest.weights
         objective = []
         pools: dict[str, tuple[list, list, float]] = {}  # resource → (intervals, demands, capacity)
@@ -167,7 +178,11 @@ class _Model:
                                            f"${job.budget_usd}"])
             self.alts[job.job_id] = alts
             self.n_alts += len(alts)
+        schedule = self._hint_schedule(hints) if hints else None
+        self.lag = self._lags(hints, schedule) if schedule and self.top_k else {}  # large models: see above
+        for job in self.scorer.order:
             jid = job.job_id
+            alts = self.alts[jid]
             s = m.NewIntVar(0, self.H, f"s_{jid}")
             e_max = self.H + max(a.dur for a in alts)
             e = m.NewIntVar(0, e_max, f"e_{jid}")
@@ -195,6 +210,7 @@ class _Model:
                 objective.append(int(round(SCALE * rate * self.step_h)) * e)
             deadline = self.scorer.deadline_h[jid]
             if deadline is not None:
+                deadline += self.lag.get(jid, 0) * self.step_h
                 dl = int(math.floor(deadline / self.step_h + 1e-9))
                 if job.hard_deadline:
                     m.Add(e <= dl)
@@ -208,6 +224,24 @@ class _Model:
             self._precedence(job, loc_of, objective)
         self._capacities_and_budgets(pools)
         m.Minimize(sum(objective))
+        for jid, (k, start) in (schedule or {}).items():
+            for i, x in enumerate(self.x[jid]):
+                m.AddHint(x, i == k)
+            m.AddHint(self.start[jid], start)
+            m.AddHint(self.end[jid], start + self.alts[jid][k].dur)
+
+    def _lags(self, hints: Mapping[str, Choice], schedule: dict[str, tuple[int, int]]) -> dict[str, int]:
+        """Steps by which each deadline job's hinted end lags the end its hint stands for (start hours +
+        expected runtime): the rounding of durations and transfers up to steps (:meth:`build`)."""
+        out = {}
+        for jid, (k, start) in schedule.items():
+            ch = hints.get(jid)
+            if self.scorer.deadline_h[jid] is None or ch is None or ch.start_hours is None:
+                continue
+            a = self.alts[jid][k]
+            exact_end = ch.start_hours + expected_runtime(self.scorer.jobs[jid], a.offer)
+            out[jid] = max(0, start + a.dur - self.steps(exact_end))
+        return out
 
     def _capacities_and_budgets(self, pools: dict[str, tuple[list, list, float]]) -> None:
         m = self.m
@@ -294,12 +328,14 @@ class _Model:
                         self.m.AddBoolOr([b1.Not(), b2.Not(), y])
                         objective.append(c * y)
 
-    def hint(self, hints: Mapping[str, Choice]) -> None:
-        """Hint a complete schedule that is feasible *in the discrete model*: the hinted offers, started in
-        the hinted order but re-timed on whole steps (rounded-up durations, capacity, transfer delays), so
-        the solver starts from a solution instead of repairing a continuous-time one."""
+    def _hint_schedule(self, hints: Mapping[str, Choice]) -> dict[str, tuple[int, int]] | None:
+        """A complete schedule that is feasible *in the discrete model* — job → (alternative, start step):
+        the hinted offers, started in the hinted order but re-timed on whole steps (rounded-up durations,
+        capacity, transfer delays), so the solver starts from a solution instead of repairing a
+        continuous-time one. None when a hinted offer has no room within the horizon."""
         order = sorted(self.alts, key=lambda j: (hints[j].start_hours or 0.0) if j in hints else math.inf)
         end: dict[str, int] = {}
+        out: dict[str, tuple[int, int]] = {}
         self._hinted_loc: dict[str, str] = {}
         usage: dict[str, list[float]] = {}
         for jid in self._topological(order):
@@ -311,7 +347,7 @@ class _Model:
             ready = max([want, *(end[d] + self._delay(d, jid, alts[pick[0]]) for d in self.scorer.jobs[jid].dependencies)])
             k, s = self._earliest(alts, pick, ready, usage)
             if k is None:
-                return  # no room on the hinted offer within the horizon: leave the solver unhinted
+                return None  # no room on the hinted offer within the horizon: leave the solver unhinted
             a = alts[k]
             end[jid] = s + a.dur
             self._hinted_loc[jid] = a.offer.location
@@ -319,10 +355,8 @@ class _Model:
                 row = usage.setdefault(r.resource_id, [0.0] * (self.H + a.dur + 2))
                 for t in range(s, min(len(row), s + a.dur)):
                     row[t] += r.demand
-            for i, x in enumerate(self.x[jid]):
-                self.m.AddHint(x, i == k)
-            self.m.AddHint(self.start[jid], s)
-            self.m.AddHint(self.end[jid], s + a.dur)
+            out[jid] = (k, s)
+        return out
 
     def _topological(self, order: list[str]) -> list[str]:
         done: set[str] = set()
@@ -387,12 +421,34 @@ class _Model:
         for i, v in enumerate(values):
             self.m.AddHint(self.m.GetIntVarFromProtoIndex(i), v)
 
+    def choices(self, value: Callable[[object], int]) -> dict[str, Choice]:
+        """Each job's alternative and start (hours) in an assignment: ``value(variable)``."""
+        out = {}
+        for jid, alts in self.alts.items():
+            k = next(i for i, x in enumerate(self.x[jid]) if value(x))
+            out[jid] = Choice(alts[k].offer.offer_id, value(self.start[jid]) * self.step_h)
+        return out
+
     def solve(self, time_limit: float, workers: int, seed: int) -> tuple[str, dict[str, Choice], float | None]:
-        """(status, choices, CP-SAT's bound on the *model's* objective ÷ SCALE — not a bound on Ω)."""
+        """(status, choices, CP-SAT's bound on the *model's* objective ÷ SCALE — not a bound on Ω).
+
+        Large models (``top_k``) with a complete hint are searched by our own neighbourhoods (lns.py);
+        ``self.search`` then says how (steps, improvements by kind)."""
         import time
 
         began = time.perf_counter()
         self._complete_hint(min(5.0, time_limit / 4), workers, seed)
+        proto = self.m.Proto()
+        self.search = None
+        if self.top_k and len(proto.solution_hint.vars) == len(proto.variables):
+            from airflow_ai_scheduler.planning.cpsat.lns import Lns
+
+            values = [0] * len(proto.variables)
+            for i, v in zip(proto.solution_hint.vars, proto.solution_hint.values, strict=True):
+                values[i] = v
+            self.search = Lns(self, workers, seed).search(values, began + time_limit)
+            found = self.search.values
+            return "feasible", self.choices(lambda x: found[x.Index()]), None
         solver = self.cp.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
         if self.top_k:
@@ -413,8 +469,5 @@ class _Model:
             raise PlannerError(f"CP-SAT model invalid: {self.m.Validate()}")
         if name not in ("OPTIMAL", "FEASIBLE"):
             return "unknown", {}, None
-        choices = {}
-        for jid, alts in self.alts.items():
-            k = next(i for i, x in enumerate(self.x[jid]) if solver.Value(x))
-            choices[jid] = Choice(alts[k].offer.offer_id, solver.Value(self.start[jid]) * self.step_h)
-        return ("optimal" if name == "OPTIMAL" else "feasible"), choices, solver.BestObjectiveBound() / SCALE
+        return (("optimal" if name == "OPTIMAL" else "feasible"), self.choices(solver.Value),
+                solver.BestObjectiveBound() / SCALE)

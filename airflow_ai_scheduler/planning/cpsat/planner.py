@@ -78,9 +78,7 @@ class CpSatPlanner:
         model = _Model(manifest, offers, cands, fixed, self._horizon(manifest, warm), self.step_minutes)
         model.keep = {j: c.offer_id for j, c in (hints or {}).items()}
         model.labels = relaxation.labels
-        model.build()
-        if hints:
-            model.hint(hints)
+        model.build(hints)
         # keep time for what follows the solve (re-timing and scoring the plan: ~1 ms a job)
         reserve = min(0.05 * self.time_limit, 0.001 * len(manifest.jobs))
         remaining = self.time_limit - (time.perf_counter() - began) - reserve
@@ -99,8 +97,11 @@ class CpSatPlanner:
             notes.append("cp-sat found no solution in time; warm-start plan")
         else:
             solved = self._best_timing(manifest, offers, choices, fixed)
+            how = (f"our LNS (lns.py): {model.search.steps} steps, improved by "
+                   + (", ".join(f"{k} {n}/{model.search.tried[k]}" for k, n in model.search.improved.items())
+                      or "none")) if model.search else f"bound on the step model {model_bound:.6g}, not on Ω"
             notes.append(f"CP-SAT {status}, step {model.step_h * 60:g} min, {model.n_alts} alternatives for "
-                         f"{len(manifest.jobs)} jobs (bound on the step model {model_bound:.6g}, not on Ω)")
+                         f"{len(manifest.jobs)} jobs ({how})")
             if solved is None:  # never ship a broken plan
                 if warm is None:
                     raise PlannerError("the CP-SAT plan failed validation and there is no greedy plan")
@@ -160,7 +161,13 @@ class CpSatPlanner:
         timed = build_plan(manifest, offers, choices, planner=self.name)
         compact_choices = {j: c if j in fixed else Choice(c.offer_id) for j, c in choices.items()}
         compact = build_plan(manifest, offers, compact_choices, planner=self.name)
-        valid = [p for p in (timed, compact) if not validate(manifest, p, offers)]
+        # and as early as each can start in the order the solver starts them: each pool's machines go to
+        # its jobs in the solver's sequence (a topological order hands them to whichever job comes first in
+        # it, and a fan-out's exit tasks waited behind jobs the solver had run later)
+        index = {j: i for i, j in enumerate(choices)}  # the model's (topological) order breaks ties
+        order = sorted(choices, key=lambda j: (choices[j].start_hours or 0.0, index[j]))
+        ordered = build_plan(manifest, offers, compact_choices, planner=self.name, order=order)
+        valid = [p for p in (timed, compact, ordered) if not validate(manifest, p, offers)]
         return min(valid, key=lambda p: p.objective.total) if valid else None
 
     def _horizon(self, manifest: Manifest, warm: Plan | None) -> float:
