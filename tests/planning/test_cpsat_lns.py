@@ -128,3 +128,20 @@ def test_planner_on_a_large_model_uses_the_lns_and_returns_a_valid_plan_no_worse
     assert any("our LNS" in n for n in plan.notes), plan.notes
     assert plan.objective.total <= GreedyPlanner().plan(m, offers).objective.total + 1e-9
     assert plan.lower_bound is not None and plan.lower_bound <= plan.objective.total
+
+
+def test_the_search_returns_the_accepted_assignment_of_least_exact_omega():
+    # an "exact" pricing that prefers the starting assignment: the search may improve the model objective,
+    # but returns what the exact pricing ranks best
+    m, offers = _instance(5, n=40)
+    model, values = _large_model(m, offers)
+    start = list(values)
+    priced = []
+
+    def exact(v):
+        priced.append(v)
+        return 0.0 if v == start else 1.0
+
+    result = Lns(model, workers=1).search(values, time.perf_counter() + 2.0, exact)
+    assert result.best == start and result.best_omega == 0.0
+    assert len(priced) == 1 + sum(result.improved.values())

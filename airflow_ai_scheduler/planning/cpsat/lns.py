@@ -17,8 +17,9 @@ complete hint, briefly:
 Each kind is tried once, then chosen with probability by its recent gain per second (on cycles-993 the
 ``data`` steps gained most). A step's solution is accepted only when its model objective is strictly lower; the hint is feasible, so a
 step never returns a worse assignment than its incumbent. The neighbourhood grows after a step the solver
-closed (solved to optimality) and shrinks after one it did not. The caller re-times and re-prices the
-result exactly (planner.py): the model objective steers, Ω decides.
+closed (solved to optimality) and shrinks after one it did not. The model objective steers; given the
+planner's exact pricing (re-timed in the solver's start order, planner.py), the accepted assignment of
+least Ω is returned.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 KINDS = ("window", "level", "pool", "data")
@@ -43,6 +44,8 @@ class LnsResult:
     steps: int = 0
     improved: Counter = field(default_factory=Counter)  # kind → accepted steps
     tried: Counter = field(default_factory=Counter)  # kind → steps
+    best: list[int] = field(default_factory=list)  # the accepted assignment of least exact Ω (search())
+    best_omega: float | None = None
 
 
 def model_objective(proto: object, values: Sequence[int]) -> int:
@@ -145,9 +148,14 @@ class Lns:
             return new, value, closed
         return values, objective, closed
 
-    def search(self, values: list[int], stop_at: float) -> LnsResult:
-        """Steps until ``stop_at`` (perf_counter seconds), the neighbourhood kinds in turn."""
+    def search(self, values: list[int], stop_at: float,
+               exact: Callable[[list[int]], float] | None = None) -> LnsResult:
+        """Steps until ``stop_at`` (perf_counter seconds). With ``exact`` (assignment → Ω), every accepted
+        assignment is also priced exactly and the best so priced is returned (``best``): the model rounds
+        durations to steps and reads risk from a table, so its objective and Ω do not always agree."""
         result = LnsResult(list(values), model_objective(self.proto, values))
+        best = exact(values) if exact else None
+        result.best, result.best_omega = result.values, best
         rate = dict.fromkeys(KINDS, 1.0)  # per kind: a running mean of the objective gained per second
         k = 0
         while True:
@@ -171,4 +179,10 @@ class Lns:
             if value < result.objective:
                 result.improved[kind] += 1
                 result.values, result.objective = new, value
+                if not exact:
+                    result.best = new
+                elif time.perf_counter() < stop_at:
+                    omega = exact(new)
+                    if omega < result.best_omega:
+                        result.best, result.best_omega = new, omega
             self.size = min(MAX_SIZE, int(self.size * 1.25) + 1) if closed else max(MIN_SIZE, int(self.size * 0.8))

@@ -429,11 +429,13 @@ class _Model:
             out[jid] = Choice(alts[k].offer.offer_id, value(self.start[jid]) * self.step_h)
         return out
 
-    def solve(self, time_limit: float, workers: int, seed: int) -> tuple[str, dict[str, Choice], float | None]:
+    def solve(self, time_limit: float, workers: int, seed: int,
+              exact: Callable[[dict[str, Choice]], float] | None = None) -> tuple[str, dict[str, Choice], float | None]:
         """(status, choices, CP-SAT's bound on the *model's* objective ÷ SCALE — not a bound on Ω).
 
         Large models (``top_k``) with a complete hint are searched by our own neighbourhoods (lns.py);
-        ``self.search`` then says how (steps, improvements by kind)."""
+        ``self.search`` then says how (steps, improvements by kind). ``exact`` (choices → Ω) picks, among
+        the assignments the search accepts, the one returned."""
         import time
 
         began = time.perf_counter()
@@ -446,8 +448,9 @@ class _Model:
             values = [0] * len(proto.variables)
             for i, v in zip(proto.solution_hint.vars, proto.solution_hint.values, strict=True):
                 values[i] = v
-            self.search = Lns(self, workers, seed).search(values, began + time_limit)
-            found = self.search.values
+            score = (lambda v: exact(self.choices(lambda x: v[x.Index()]))) if exact else None
+            self.search = Lns(self, workers, seed).search(values, began + time_limit, score)
+            found = self.search.best
             return "feasible", self.choices(lambda x: found[x.Index()]), None
         solver = self.cp.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))

@@ -82,7 +82,9 @@ class CpSatPlanner:
         # keep time for what follows the solve (re-timing and scoring the plan: ~1 ms a job)
         reserve = min(0.05 * self.time_limit, 0.001 * len(manifest.jobs))
         remaining = self.time_limit - (time.perf_counter() - began) - reserve
-        status, choices, model_bound = model.solve(max(0.5, remaining), self.workers, self.seed)
+        status, choices, model_bound = model.solve(
+            max(0.5, remaining), self.workers, self.seed,
+            exact=lambda ch: self._ordered(manifest, offers, ch, fixed).objective.total)
         if status == "infeasible":
             raise InfeasiblePlanError(diagnose(manifest, offers, cands, fixed, model.step_h))
         notes = [f"location relaxation {relaxation.status}: lower bound {relaxation.bound:.6g}"]
@@ -161,14 +163,19 @@ class CpSatPlanner:
         timed = build_plan(manifest, offers, choices, planner=self.name)
         compact_choices = {j: c if j in fixed else Choice(c.offer_id) for j, c in choices.items()}
         compact = build_plan(manifest, offers, compact_choices, planner=self.name)
-        # and as early as each can start in the order the solver starts them: each pool's machines go to
-        # its jobs in the solver's sequence (a topological order hands them to whichever job comes first in
-        # it, and a fan-out's exit tasks waited behind jobs the solver had run later)
-        index = {j: i for i, j in enumerate(choices)}  # the model's (topological) order breaks ties
-        order = sorted(choices, key=lambda j: (choices[j].start_hours or 0.0, index[j]))
-        ordered = build_plan(manifest, offers, compact_choices, planner=self.name, order=order)
+        ordered = self._ordered(manifest, offers, choices, fixed)
         valid = [p for p in (timed, compact, ordered) if not validate(manifest, p, offers)]
         return min(valid, key=lambda p: p.objective.total) if valid else None
+
+    def _ordered(self, manifest: Manifest, offers: list[Offer], choices: dict[str, Choice],
+                 fixed: Mapping[str, Choice]) -> Plan:
+        """The solver's offers, each as early as it can start in the order the solver starts them: each
+        pool's machines go to its jobs in the solver's sequence (a topological order hands them to whichever
+        job comes first in it, and a fan-out's exit tasks waited behind jobs the solver had run later)."""
+        index = {j: i for i, j in enumerate(choices)}  # the model's (topological) order breaks ties
+        order = sorted(choices, key=lambda j: (choices[j].start_hours or 0.0, index[j]))
+        compact_choices = {j: c if j in fixed else Choice(c.offer_id) for j, c in choices.items()}
+        return build_plan(manifest, offers, compact_choices, planner=self.name, order=order)
 
     def _horizon(self, manifest: Manifest, warm: Plan | None) -> float:
         if self.horizon_hours:
