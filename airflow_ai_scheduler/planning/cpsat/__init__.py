@@ -5,6 +5,8 @@
   the co-located warm start.
 * :mod:`.model` — the CP-SAT formulation (``_Model``): alternatives, intervals, precedence, capacity,
   prices, deadlines, risk, egress; the warm-start hint.
+* :mod:`.lns` — our large-neighbourhood search around the model (window, level, pool, data) for large
+  models.
 * :mod:`.diagnose` — readable reasons when the model is infeasible.
 """
 

@@ -31,8 +31,10 @@ Above 200 jobs each job keeps few alternatives (the TOP_K cheapest at its labell
 when it has none, the OFF_LABEL_K cheapest elsewhere, the warm start's and one on-demand — a heuristic
 cut), the step is the finest the step budget allows (not whole minutes), and CP-SAT's presolve is
 skipped (it otherwise spends the whole time limit expanding the risk tables) and the search is
-large-neighbourhood search only, from the warm start: such models are never proven optimal in the time
-limit, and LNS improves the plan much faster than full search does.
+large-neighbourhood search only, from the warm start: our own neighbourhoods (lns.py), or CP-SAT's
+``use_lns_only`` when the hint could not be completed. Such models are never proven optimal in the time
+limit, and LNS improves the plan much faster than full search does. Their deadlines are moved by the
+hint's rounding lag (:meth:`_Model.build`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 2. Warm starts: greedy alone, and greedy looking ahead to each labelling (a job's marginal Ω includes the
    egress its dependents would pay to their labelled locations), each also aiming 3σ before deadlines. Greedy alone scatters data over regions;
    on the 1,000-job benchmarks the look-ahead plans are within 0.05–2.3 % of the bound, greedy 8–53 %.
-3. The best warm start seeds the CP-SAT model (model.py), which searches for the rest of the limit.
+3. The best warm start seeds the CP-SAT model (model.py), which searches for the rest of the limit —
+   above 200 jobs by our own neighbourhoods (lns.py), each accepted plan priced exactly.
 4. The solver's plan is re-priced exactly and validated; the best valid plan of solver and warm starts
    is returned. ``lowerBound`` is the relaxation's bound and ``gap`` = (Ω − lowerBound)/Ω, both in the
    exact Ω of objective.py — not CP-SAT's bound on its step-rounded model, which is no bound on Ω.
