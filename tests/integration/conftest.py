@@ -43,8 +43,8 @@ def airflow_sqlite():
               "ai_scheduler.planner_time_limit_seconds": "5",
               "scheduler.task_queued_timeout": str(QUEUED_TIMEOUT_SECONDS),
               "scheduler.task_queued_timeout_check_interval": "5"}
-    dags = [DAGS / f for f in ("it_pipeline.py", "it_window.py", "it_slow.py", "it_bad_hint.py",
-                                          "it_operator.py", "it_fail.py")]
+    dags = [DAGS / f for f in ("it_pipeline.py", "it_window.py", "it_slow.py", "it_bad_hint.py", "it_hint_typo.py",
+                               "it_operator.py", "it_fail.py")]
     with LocalDeployment(dags=dags, config=config) as af:
         af.window_at = window_at
         af.window_run = (datetime.now(timezone.utc), af.trigger("it_window"))

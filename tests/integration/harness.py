@@ -1,15 +1,25 @@
 """The test-facing name of the real-Airflow harness: ``AirflowDeployment`` is
 :class:`airflow_ai_scheduler.demo.deployment.LocalDeployment` (the demo drives the same class), with the
-helper names the integration tests' brief uses (``trigger_dag``, ``wait_for_run``)."""
+helper names the integration tests' brief uses (``trigger_dag``, ``wait_for_run``).
+
+Also what tests read back from a deployment without an ``airflow ai-scheduler`` command (each is a full
+Airflow CLI start, 5-30 CPU seconds on a loaded machine): its history rows and stored plans, straight from
+its database through :class:`~airflow_ai_scheduler.history.store.HistoryStore`, the code the CLI prints
+from. The CLI commands themselves keep their own tests (test_executor, test_usage_real_airflow,
+test_forecast_api, test_celery_fleet).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from airflow_ai_scheduler.demo.deployment import EXECUTOR, LocalDeployment, free_port
 
-__all__ = ["EXECUTOR", "AirflowDeployment", "free_port"]
+__all__ = ["EXECUTOR", "AirflowDeployment", "free_port", "history", "history_store", "stored_plan",
+           "wait_history"]
 
 
 class AirflowDeployment(LocalDeployment):
@@ -20,3 +30,66 @@ class AirflowDeployment(LocalDeployment):
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         return self.wait_run(dag_id, run_id, timeout=timeout)
+
+
+def history_store(af: LocalDeployment) -> Any:
+    """A :class:`HistoryStore` on the deployment's database (one per deployment; no pooled connection is
+    kept, so the deployment's teardown can drop its database)."""
+    store = af.__dict__.get("_test_history_store")
+    if store is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import NullPool
+
+        from airflow_ai_scheduler.history.store import HistoryStore
+
+        factory = sessionmaker(bind=create_engine(af.database_url, poolclass=NullPool))
+
+        @contextmanager
+        def scope():
+            s = factory()
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+            finally:
+                s.close()
+
+        store = af.__dict__["_test_history_store"] = HistoryStore(scope)
+    return store
+
+
+def history(af: LocalDeployment, dag_id: str, run_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """The rows ``airflow ai-scheduler history <dag_id> --json`` prints (newest first), of one run if given."""
+    return history_store(af).history(dag_id, run_id=run_id, limit=limit)
+
+
+def wait_history(af: LocalDeployment, dag_id: str, run_id: str, want: Callable[[list[dict[str, Any]]], bool],
+                 timeout: float = 60) -> list[dict[str, Any]]:
+    """The run's history rows once ``want(rows)`` holds (rows are written off the scheduler loop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = history(af, dag_id, run_id)
+        if want(rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"history of {dag_id}/{run_id} never matched in {timeout} s: {rows}")
+        time.sleep(1)
+
+
+def stored_plan(af: LocalDeployment, dag_id: str, run_id: str, want: Callable[[dict[str, Any]], bool] | None = None,
+                timeout: float = 30) -> dict[str, Any]:
+    """What ``airflow ai-scheduler plan <dag_id> <run_id> --json`` prints: the run's plan in force (with
+    ``want``: once ``want(plan)`` holds, as plans are stored off the scheduler loop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = history_store(af).latest_plan(dag_id, run_id)
+        plan = dict(stored.plan.model_dump(mode="json")) if stored is not None else None
+        if plan is not None and (want is None or want(plan)):
+            return plan
+        if want is None or time.monotonic() > deadline:
+            assert plan is not None, f"no plan stored for {dag_id} / {run_id}"
+            return plan
+        time.sleep(1)

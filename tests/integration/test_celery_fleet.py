@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import wait_history
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 from airflow_ai_scheduler.fleets.base import FleetContext, FleetSpec, FleetStatus, fleet_of
@@ -243,19 +244,6 @@ def _why(af: LocalDeployment, run_id: str) -> str:
     return f"{states}\n" + "\n".join(lines[-80:])
 
 
-def _history(af: LocalDeployment, dag_id: str, run_id: str, want: Any, timeout: float = 30) -> list[dict]:
-    """History rows of a run, once ``want(rows)`` holds (rows are written off the scheduler loop)."""
-    deadline = time.monotonic() + timeout
-    rows: list[dict] = []
-    while time.monotonic() < deadline:
-        out = af.airflow("ai-scheduler", "history", dag_id, "--limit", "100", "--json").stdout
-        rows = [r for r in json.loads(out[out.index("["):]) if r["run_id"] == run_id]
-        if want(rows):
-            return rows
-        time.sleep(1)
-    raise AssertionError(f"history of {run_id} never matched: {rows}")
-
-
 def _preempted_events(af: LocalDeployment, run_id: str) -> list[dict]:
     """The run's ``ai_scheduler.preempted`` rows in Airflow's audit log (the UI's Event Log), by REST."""
     q = urllib.parse.urlencode({"dag_id": "it_celery", "run_id": run_id, "event": "ai_scheduler.preempted"})
@@ -277,7 +265,7 @@ def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
     assert local["env"]["AI_SCHEDULER_FLEET"] == "local-on-demand"
     assert scheduler_pid in local["ancestors"] and worker_pid not in local["ancestors"]
 
-    rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    rows = wait_history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
     # the operator's check: one worker (concurrency 2) serves the spot queue, and slots say 2
     table = af.airflow("ai-scheduler", "fleets", "--check").stdout
     (spot_line,) = [line for line in table.splitlines() if line.startswith("celery-spot")]
@@ -326,7 +314,7 @@ def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(cele
             os.kill(pid, signal.SIGKILL)
     assert af.wait_run("it_celery", run_id, timeout=150) == "success"
 
-    rows = _history(af, "it_celery", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
+    rows = wait_history(af, "it_celery", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
                                                           for r in rs))
     spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
     assert [(r["outcome"], r["fleet"]) for r in spot][0] == ("preempted", "celery-spot")
@@ -387,7 +375,7 @@ def test_a_restarted_scheduler_adopts_the_task_on_the_celery_worker_and_relaunch
     assert len(started.read_text().split()) == 2
     (ti,) = [t for t in af.task_instances("it_celery", run_id) if t["task_id"] == "on_spot"]
     assert ti["try_number"] == 1
-    rows = _history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    rows = wait_history(af, "it_celery", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
     spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
     assert [r["outcome"] for r in spot] == ["preempted", "success"]
     assert spot[0]["fleet"] == "celery-spot" and spot[0]["actual_cost"] > 0

@@ -13,9 +13,9 @@ import time
 import urllib.parse
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 import pytest
+from harness import wait_history
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 from airflow_ai_scheduler.fleets.base import FleetSpec
@@ -55,18 +55,6 @@ def edge_airflow():
                 af.kill(name)
 
 
-def _history(af: LocalDeployment, run_id: str, want: Any, timeout: float = 60) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    rows: list[dict] = []
-    while time.monotonic() < deadline:
-        out = af.airflow("ai-scheduler", "history", "it_edge", "--limit", "100", "--json").stdout
-        rows = [r for r in json.loads(out[out.index("["):]) if r["run_id"] == run_id]
-        if want(rows):
-            return rows
-        time.sleep(1)
-    raise AssertionError(f"history of {run_id} never matched: {rows}")
-
-
 def test_spot_and_on_demand_tasks_run_on_their_edge_workers_and_are_costed(edge_airflow):
     af = edge_airflow
     run_id = af.trigger("it_edge")
@@ -76,7 +64,7 @@ def test_spot_and_on_demand_tasks_run_on_their_edge_workers_and_are_costed(edge_
     assert spot["env"]["AI_SCHEDULER_FLEET"] == "edge-spot" and spot["env"]["AI_SCHEDULER_TIER"] == "spot"
     assert spot_worker in spot["ancestors"] and scheduler not in spot["ancestors"]
     assert od["env"]["AI_SCHEDULER_FLEET"] == "edge-on-demand" and od_worker in od["ancestors"]
-    rows = _history(af, run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
+    rows = wait_history(af, "it_edge", run_id, lambda rs: len([r for r in rs if r["outcome"] == "success"]) == 2)
     by_task = {r["task_id"]: r for r in rows}
     assert by_task["on_spot"]["fleet"] == "edge-spot" and by_task["on_demand"]["fleet"] == "edge-on-demand"
     assert all(r["actual_cost"] > 0 for r in rows)
@@ -106,7 +94,7 @@ def test_a_killed_spot_worker_is_a_preemption_and_the_task_is_relaunched(edge_ai
     assert af.wait_run("it_edge", run_id, timeout=240) == "success"
 
     assert len(started.read_text().split()) == 2  # started twice: the lost try and the relaunch
-    rows = _history(af, run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
+    rows = wait_history(af, "it_edge", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
                                                for r in rs))
     spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
     assert [(r["outcome"], r["fleet"]) for r in spot][0] == ("preempted", "edge-spot")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 from datetime import datetime
 
 import pytest
+from harness import stored_plan, wait_history
 from procutil import alive
 
 
@@ -15,15 +17,18 @@ def _json(af, *args):
     return json.loads(out.stdout[out.stdout.index(next(c for c in out.stdout if c in "[{")):])
 
 
-def _placements(af, dag_id, run_id):
-    return {p["jobId"]: p for p in _json(af, "plan", dag_id, run_id)["placements"]}
+def _placements(af, dag_id, run_id, cli=False):
+    """The run's placements by job id, as ``airflow ai-scheduler plan --json`` prints them (run through the
+    real CLI if ``cli``; otherwise read by the same code from the database, much cheaper)."""
+    plan = _json(af, "plan", dag_id, run_id) if cli else stored_plan(af, dag_id, run_id)
+    return {p["jobId"]: p for p in plan["placements"]}
 
 
 def test_pipeline_runs_where_planned_and_records_history(airflow_sqlite):
     af = airflow_sqlite
     run_id = af.trigger("it_pipeline")
     assert af.wait_run("it_pipeline", run_id, timeout=240) == "success"
-    placements = _placements(af, "it_pipeline", run_id)
+    placements = _placements(af, "it_pipeline", run_id, cli=True)
     tis = af.task_instances("it_pipeline", run_id)
     assert {t["state"] for t in tis} == {"success"}
     for ti in tis:
@@ -35,9 +40,8 @@ def test_pipeline_runs_where_planned_and_records_history(airflow_sqlite):
     assert placements["load"]["tier"] == "on-demand"
     assert placements["train"]["region"] == "us-west-2"
 
-    time.sleep(3)  # history rows are written off the scheduler loop
-    rows = _json(af, "history", "it_pipeline", "--limit", "100")
-    mine = [r for r in rows if r["run_id"] == run_id]
+    # history rows are written off the scheduler loop
+    mine = wait_history(af, "it_pipeline", run_id, lambda rs: sum(r["outcome"] == "success" for r in rs) >= len(tis))
     ok = [r for r in mine if r["outcome"] == "success"]
     assert len(ok) == len(tis)
     assert all(r["actual_cost"] > 0 and r["price_per_hour_at_launch"] > 0 and r["runtime_seconds"] > 0 for r in ok)
@@ -66,8 +70,9 @@ def test_operator_plan_routes_the_run_and_its_llm_exchange_is_stored(airflow_sql
     assert af.wait_run("it_operator", run_id, timeout=240) == "success"
     summary = af.xcom("it_operator", run_id, "plan")
     assert summary["planner"] == "llm" and summary["status"] == "fallback" and summary["valid"]
-    time.sleep(2)  # the executor stores the operator's plan off the scheduler loop
-    placements = _placements(af, "it_operator", run_id)
+    # the executor stores the operator's plan off the scheduler loop
+    plan = stored_plan(af, "it_operator", run_id, lambda p: {x["jobId"] for x in p["placements"]} == {"publish", "crunch"})
+    placements = {p["jobId"]: p for p in plan["placements"]}
     assert set(placements) == {"publish", "crunch"}
     assert all(p["region"] == "us-east-1" for p in placements.values())  # the operator's allowed_regions
     assert placements["publish"]["tier"] == "on-demand"
@@ -83,13 +88,8 @@ def test_a_failed_task_and_its_never_run_downstream_are_in_history(airflow_sqlit
     af = airflow_sqlite
     run_id = af.trigger("it_fail")
     assert af.wait_run("it_fail", run_id, timeout=240) == "failed"
-    rows: list = []
-    deadline = time.monotonic() + 60  # the executor sweeps runs with a failed task every few seconds
-    while time.monotonic() < deadline:
-        rows = [r for r in _json(af, "history", "it_fail", "--limit", "50") if r["run_id"] == run_id]
-        if {r["outcome"] for r in rows} >= {"failed", "upstream_failed"}:
-            break
-        time.sleep(2)
+    # the executor sweeps runs with a failed task every few seconds
+    rows = wait_history(af, "it_fail", run_id, lambda rs: {r["outcome"] for r in rs} >= {"failed", "upstream_failed"})
     by_task = {r["task_id"]: r for r in rows}
     assert by_task["broken"]["outcome"] == "failed" and by_task["broken"]["runtime_seconds"] > 0
     assert by_task["after"]["outcome"] == "upstream_failed" and by_task["after"]["actual_cost"] == 0
@@ -149,10 +149,30 @@ def test_bad_hint_is_an_import_error_naming_dag_task_and_field(airflow_sqlite):
     assert "field 'tiers[0]'" in errors[0]
 
 
+def test_dag_processor_reports_the_bad_hint_as_an_import_error(airflow_sqlite):
+    """A malformed placement hint, as a user sees it: the dag-processor records an import error naming the
+    DAG, the task and the field (REST API ``/api/v2/importErrors``, what the UI shows), and the file's other
+    DAG still loads."""
+    af = airflow_sqlite
+    af.wait_dag("hint_ok")
+    deadline, errors = time.monotonic() + 120, []
+    while time.monotonic() < deadline and not errors:
+        errors = [e for e in af.import_errors() if e["filename"].endswith("it_hint_typo.py")]
+        time.sleep(1)
+    assert len(errors) == 1, af.import_errors()
+    trace = errors[0]["stack_trace"]
+    assert "AirflowClusterPolicyViolation" in trace
+    assert "DAG 'hint_typo'" in trace and "task 'train'" in trace and "field 'tiers[1]'" in trace
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        af.api("GET", "/api/v2/dags/hint_typo")
+    assert missing.value.code == 404
+
+
 def test_pipeline_on_postgres(airflow_postgres):
     af = airflow_postgres
     run_id = af.trigger("it_pipeline")
     assert af.wait_run("it_pipeline", run_id, timeout=240) == "success"
-    time.sleep(3)
+    wait_history(af, "it_pipeline", run_id, lambda rs: sum(r["outcome"] == "success" for r in rs) >= 4)
+    # the real CLI, once its rows are there (here, on PostgreSQL)
     rows = [r for r in _json(af, "history", "it_pipeline", "--limit", "100") if r["run_id"] == run_id]
     assert {r["task_id"] for r in rows if r["outcome"] == "success"} == {"extract", "train", "process", "load"}

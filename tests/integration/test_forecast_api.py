@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 from conftest import DAGS
+from harness import stored_plan
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
@@ -132,7 +133,7 @@ def test_an_owners_daily_budget_holds_tasks_at_dispatch_until_it_is_raised(af):
     held = _held_reasons(af, run_id)
     assert len(held) == 3 and all("owner 'alice' daily budget $0.0001 " in r for r in held), held
     assert {t["state"] for t in af.task_instances("it_budget", run_id)} == {"queued"}
-    cost = max(p["estimatedCost"] for p in _json(af, "plan", "it_budget", run_id)["placements"])
+    cost = max(p["estimatedCost"] for p in stored_plan(af, "it_budget", run_id)["placements"])
     # the DAG is hourly: unpaused, it ran its latest interval at once, so alice has spent something today
     status, rows = _raw(af, "GET", "/ai-scheduler/api/budgets")
     spent = next(b["spent_usd"] for b in rows if (b["scope"], b["subject"]) == ("owner", "alice"))

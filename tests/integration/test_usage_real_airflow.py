@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from harness import history_store
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
@@ -32,25 +33,7 @@ def _json(af, *args):
 @pytest.fixture(scope="module")
 def store(af):
     """The deployment's history, read straight from its database (an ``airflow`` command per poll is slow)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import sessionmaker
-
-    from airflow_ai_scheduler.history.store import HistoryStore
-
-    engine = create_engine(af.database_url)
-    factory = sessionmaker(bind=engine)
-
-    class _Scope:
-        def __enter__(self):
-            self.s = factory()
-            return self.s
-
-        def __exit__(self, *exc):
-            self.s.commit() if exc[0] is None else self.s.rollback()
-            self.s.close()
-
-    yield HistoryStore(_Scope)
-    engine.dispose()
+    return history_store(af)
 
 
 def _rows(store, run_id, n, timeout=90):
