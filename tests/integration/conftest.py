@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from harness import stop_after_last_use, stop_unused_deployments
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
@@ -36,8 +37,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_runtest_teardown(item, nextitem):
+    stop_unused_deployments(item)
+
+
 @pytest.fixture(scope="module")
-def airflow_sqlite():
+def airflow_sqlite(request):
     window_at = datetime.now(timezone.utc) + timedelta(seconds=WINDOW_AFTER_SECONDS)
     config = {"ai_scheduler.fleets": fleets(window_at), "ai_scheduler.planner": "optimal",
               "ai_scheduler.planner_time_limit_seconds": "5",
@@ -48,7 +53,7 @@ def airflow_sqlite():
     with LocalDeployment(dags=dags, config=config) as af:
         af.window_at = window_at
         af.window_run = (datetime.now(timezone.utc), af.trigger("it_window"))
-        yield af
+        yield stop_after_last_use(request, af)
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,17 @@ from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from airflow_ai_scheduler.demo.deployment import EXECUTOR, LocalDeployment, free_port
 
-__all__ = ["EXECUTOR", "AirflowDeployment", "free_port", "history", "history_store", "stored_plan",
-           "wait_history"]
+__all__ = ["EXECUTOR", "AirflowDeployment", "free_port", "history", "history_store", "stop_after_last_use",
+           "stop_unused_deployments", "stored_plan", "wait_history"]
+
+#: deployments stopped right after the last test (of their module) that uses them, by (module, fixture name):
+#: pytest stops a module's fixtures at the end of the module, and an idle Airflow (a scheduler loop, a
+#: dag-processor parsing its files every few seconds) slows down the module's later tests on another deployment
+_LIVE = pytest.StashKey[dict]()
 
 
 class AirflowDeployment(LocalDeployment):
@@ -30,6 +37,26 @@ class AirflowDeployment(LocalDeployment):
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         return self.wait_run(dag_id, run_id, timeout=timeout)
+
+
+def stop_after_last_use(request: pytest.FixtureRequest, af: LocalDeployment) -> LocalDeployment:
+    """Register the deployment of a module-scoped fixture to be stopped after its module's last test that uses
+    it (by :func:`stop_unused_deployments`; the fixture's own exit then finds nothing left to stop)."""
+    request.config.stash.setdefault(_LIVE, {})[(str(request.node.path), request.fixturename)] = af
+    return af
+
+
+def stop_unused_deployments(item: pytest.Item) -> None:
+    """Called by ``pytest_runtest_teardown``: stop the registered deployments no later test needs."""
+    live = item.config.stash.get(_LIVE, {})
+    if not live:
+        return
+    items = item.session.items
+    rest = items[items.index(item) + 1:]
+    for (module, name), af in list(live.items()):
+        if not any(str(i.path) == module and name in i.fixturenames for i in rest):
+            del live[(module, name)]
+            af.stop()
 
 
 def history_store(af: LocalDeployment) -> Any:

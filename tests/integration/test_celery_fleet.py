@@ -217,6 +217,9 @@ def celery_airflow(redis_url):
               "scheduler.num_stuck_in_queued_retries": "0"}
     try:
         with LocalDeployment(dags=[DAGS / "it_celery.py", DAGS / "it_stuck.py"], config=config) as af:
+            # it_stuck's wait (task_queued_timeout, 40 s) overlaps the worker's start and the first test; its own
+            # test checks the run
+            af.stuck_run = af.trigger("it_stuck")
             # exactly what docs/executor.md tells a platform team to run on the spot machines
             spec = FleetSpec.model_validate(spot)
             cmd = worker_command(spec, concurrency=2)
@@ -282,8 +285,7 @@ def test_spot_task_runs_on_the_celery_worker_and_is_costed(celery_airflow):
 
 def test_a_task_no_worker_takes_is_revoked_when_stuck_in_queued_and_fails(celery_airflow):
     af = celery_airflow
-    af.wait_dag("it_stuck")
-    run_id = af.trigger("it_stuck")
+    run_id = af.stuck_run  # triggered when the deployment came up
     assert af.wait_run("it_stuck", run_id, timeout=120) == "failed"
     (ti,) = af.task_instances("it_stuck", run_id)
     assert ti["state"] == "failed" and ti["try_number"] == 1

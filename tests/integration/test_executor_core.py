@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from harness import stored_plan, wait_history
+from harness import stop_after_last_use, stored_plan, wait_history
 
 from airflow_ai_scheduler.demo.deployment import LocalDeployment
 
@@ -36,7 +36,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def core_airflow():
+def core_airflow(request):
     config = {"ai_scheduler.fleets": json.dumps(FLEETS), "ai_scheduler.planner": "greedy",
               # tasks may wait this long for a run's configured planner (chosen per run below)
               "ai_scheduler.plan_wait_seconds": "120",
@@ -44,7 +44,7 @@ def core_airflow():
               "scheduler.task_queued_timeout_check_interval": str(QUEUED_TIMEOUT_CHECK),
               "scheduler.num_stuck_in_queued_retries": "0"}
     with LocalDeployment(dags=[DAGS / "it_core.py"], config=config, env=_env()) as af:
-        yield af
+        yield stop_after_last_use(request, af)
 
 
 def _ran_on(af: LocalDeployment, run_id: str) -> list[str]:
