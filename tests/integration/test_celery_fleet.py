@@ -316,8 +316,8 @@ def test_a_killed_worker_process_is_a_preemption_and_the_task_is_relaunched(cele
             os.kill(pid, signal.SIGKILL)
     assert af.wait_run("it_celery", run_id, timeout=150) == "success"
 
-    rows = wait_history(af, "it_celery", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
-                                                          for r in rs))
+    rows = wait_history(af, "it_celery", run_id,
+                        lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success" for r in rs))
     spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
     assert [(r["outcome"], r["fleet"]) for r in spot][0] == ("preempted", "celery-spot")
     assert spot[-1]["outcome"] == "success" and {r["try_number"] for r in spot} == {1}

@@ -94,8 +94,8 @@ def test_a_killed_spot_worker_is_a_preemption_and_the_task_is_relaunched(edge_ai
     assert af.wait_run("it_edge", run_id, timeout=240) == "success"
 
     assert len(started.read_text().split()) == 2  # started twice: the lost try and the relaunch
-    rows = wait_history(af, "it_edge", run_id, lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success"
-                                               for r in rs))
+    rows = wait_history(af, "it_edge", run_id,
+                        lambda rs: any(r["task_id"] == "on_spot" and r["outcome"] == "success" for r in rs))
     spot = sorted((r for r in rows if r["task_id"] == "on_spot"), key=lambda r: r["id"])
     assert [(r["outcome"], r["fleet"]) for r in spot][0] == ("preempted", "edge-spot")
     assert spot[-1]["outcome"] == "success" and {r["try_number"] for r in spot} == {1}
