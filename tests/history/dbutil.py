@@ -21,8 +21,8 @@ def migrate(url: str) -> None:
     command.upgrade(cfg, "head")
 
 
-def scope_for(url: str):
-    engine = create_engine(url)
+def scope_for(url: str, **engine_options):
+    engine = create_engine(url, **engine_options)
     factory = sessionmaker(bind=engine)
 
     @contextmanager

@@ -11,9 +11,10 @@ test_forecast_api, test_celery_fleet).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,26 +65,16 @@ def history_store(af: LocalDeployment) -> Any:
     kept, so the deployment's teardown can drop its database)."""
     store = af.__dict__.get("_test_history_store")
     if store is None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.orm import sessionmaker
         from sqlalchemy.pool import NullPool
 
         from airflow_ai_scheduler.history.store import HistoryStore
 
-        factory = sessionmaker(bind=create_engine(af.database_url, poolclass=NullPool))
+        helpers = str(Path(__file__).parents[1] / "history")
+        if helpers not in sys.path:
+            sys.path.insert(0, helpers)
+        from dbutil import scope_for
 
-        @contextmanager
-        def scope():
-            s = factory()
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
-            finally:
-                s.close()
-
+        scope, _ = scope_for(af.database_url, poolclass=NullPool)
         store = af.__dict__["_test_history_store"] = HistoryStore(scope)
     return store
 
