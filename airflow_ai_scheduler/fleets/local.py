@@ -14,6 +14,7 @@ instances from being failed as stuck in queued (:meth:`LocalProcessFleet.waiting
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -57,23 +58,24 @@ def _run_worker(env: dict[str, str], inbox: SimpleQueue, outbox: SimpleQueue, se
     while True:
         setproctitle(f"airflow worker -- ai-scheduler fleet {fleet}: <idle>")
         try:
-            workload = inbox.get()
+            item = inbox.get()
         except EOFError:
             return
-        if workload is None:
+        if item is None:
             return
+        gen, workload = item
         busy.set()
-        outbox.put((workload.key, STARTED, os.getpid()))
+        outbox.put((workload.key, STARTED, os.getpid(), gen))
         # info: stored by Airflow as the TI's external_executor_id — after a scheduler dies, its successor
         # reads the fleet from it (fleets.base.fleet_of) to record the try (airflow.orphans)
-        outbox.put((workload.key, FleetStatus.RUNNING, local_id(fleet)))
+        outbox.put((workload.key, FleetStatus.RUNNING, local_id(fleet), gen))
         try:
             BaseExecutor.run_workload(workload, server=server, subprocess_logs_to_stdout=True,
                                       proctitle=f"airflow worker -- ai-scheduler fleet {fleet}: {workload.display_name}")
-            outbox.put((workload.key, FleetStatus.SUCCESS, None))
+            outbox.put((workload.key, FleetStatus.SUCCESS, None, gen))
         except Exception as exc:  # the supervisor failed: report, keep the worker alive
             log.exception("workload failed on fleet %s", fleet)
-            outbox.put((workload.key, FleetStatus.FAILED, repr(exc)))
+            outbox.put((workload.key, FleetStatus.FAILED, repr(exc), gen))
         busy.clear()
         if os.getppid() != parent:
             return  # the scheduler is gone: nobody will read the outbox or send more work
@@ -145,7 +147,13 @@ class LocalProcessFleet(FleetBackend):
         self.injector = PreemptionInjector(spec.options) if spec.tier == "spot" else None
         self._lock = threading.Lock()
         self._waiting: deque[tuple[Any, float]] = deque()  # (workload, since) held for the next free worker
-        self._dispatched: set[Any] = set()  # keys handed to workers and not finished
+        self._dispatched: set[tuple[Any, int]] = set()  # (key, generation) handed to workers and not finished
+        #: key → the generation of its latest submission. A deferred (or rescheduled) task exits its try with
+        #: the same key that its resumption is queued under; when the resumed workload starts before the
+        #: first one's supervisor has exited, that exit is an earlier generation's and is not reported
+        #: (it would tell the scheduler the running resumption had finished).
+        self._gen: dict[Any, int] = {}
+        self._seq = itertools.count(1)
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self.target: int | None = None  # set by resize(): the pool's size instead of spec.slots
 
@@ -161,13 +169,13 @@ class LocalProcessFleet(FleetBackend):
         assert self.outbox is not None
         while True:
             try:
-                key, state, info = self.outbox.get()
+                key, state, info, gen = self.outbox.get()
             except (EOFError, OSError):
                 return
-            self._events.put((key, state, info))
+            self._events.put((key, state, info, gen))
             if state != STARTED and state != FleetStatus.RUNNING:
                 with self._lock:
-                    self._dispatched.discard(key)
+                    self._dispatched.discard((key, gen))
                     self._dispatch()
 
     def _dispatch(self) -> None:
@@ -179,8 +187,9 @@ class LocalProcessFleet(FleetBackend):
                 workload = self.context.mint(workload)
             except Exception:  # keep the token it has: the task may still start in time
                 log.exception("fleet %s: could not refresh the token of %s", self.spec.name, workload.key)
-            self._dispatched.add(workload.key)
-            self.inbox.put(workload)
+            gen = self._gen.get(workload.key, 0)
+            self._dispatched.add((workload.key, gen))
+            self.inbox.put((gen, workload))
 
     def waiting(self) -> list[tuple[Any, float]]:
         """(workload, monotonic time it was submitted) of the workloads held for a free worker."""
@@ -229,6 +238,7 @@ class LocalProcessFleet(FleetBackend):
         assert self.inbox is not None, "fleet not started"
         self.in_flight.add(workload.key)
         with self._lock:
+            self._gen[workload.key] = next(self._seq)
             self._waiting.append((workload, time.monotonic()))
             self._dispatch()
 
@@ -236,9 +246,15 @@ class LocalProcessFleet(FleetBackend):
         out: list[FleetReport] = []
         while True:
             try:
-                key, state, info = self._events.get_nowait()
+                key, state, info, gen = self._events.get_nowait()
             except queue.Empty:
                 break
+            if gen != self._gen.get(key):
+                if state != STARTED and state != FleetStatus.RUNNING:
+                    log.info("fleet %s: an earlier workload of %s ended (%s) after the task was queued again "
+                             "(resumed after a deferral or reschedule): not reported", self.spec.name, key,
+                             getattr(state, "value", state))
+                continue
             if state == STARTED:
                 self.pids[key] = info
                 if self.injector is not None:
@@ -255,6 +271,7 @@ class LocalProcessFleet(FleetBackend):
 
     def _forget(self, key: Any) -> None:
         self.in_flight.discard(key)
+        self._gen.pop(key, None)
         self.pids.pop(key, None)
         if self.injector is not None:
             self.injector.finished(key)
@@ -272,9 +289,9 @@ class LocalProcessFleet(FleetBackend):
     def preempt(self, key: Any) -> None:
         """Take the capacity away: kill the worker running ``key`` and every process it started."""
         pid = self.pids.get(key)
-        self._forget(key)
         with self._lock:
-            self._dispatched.discard(key)  # its worker dies; the replacement takes the next one
+            self._dispatched.discard((key, self._gen.get(key, 0)))  # its worker dies; a replacement takes the next
+        self._forget(key)
         if pid is None:
             return
         try:
@@ -288,7 +305,7 @@ class LocalProcessFleet(FleetBackend):
         with self._lock:
             held = len(self._waiting)
             self._waiting = deque((w, since) for w, since in self._waiting if w.key != key)
-            dispatched = len(self._waiting) == held and key in self._dispatched
+            dispatched = len(self._waiting) == held and (key, self._gen.get(key, 0)) in self._dispatched
         if dispatched:
             self.preempt(key)  # kills its worker when it started; the replacement takes the next one
         else:

@@ -79,15 +79,45 @@ def test_a_fleet_holds_prefetched_workloads_and_refills_a_worker_as_soon_as_a_ta
     for k in "abcd":
         fleet.submit(W(k, "old"))
     assert fleet.free_slots() == 0
-    assert [fleet.inbox.get_nowait() for _ in range(2)] == [W("a", "fresh"), W("b", "fresh")]
+    # (the generation of the key's submission, the workload)
+    assert [fleet.inbox.get_nowait() for _ in range(2)] == [(1, W("a", "fresh")), (2, W("b", "fresh"))]
     assert [w.key for w, _since in fleet.waiting()] == ["c", "d"] and fleet.inbox.empty()
 
     # a's task ends: the reader hands c to the free worker at once, with a fresh token
-    fleet.outbox = _Outbox([("a", STARTED, 111), ("a", "success", None)])
+    fleet.outbox = _Outbox([("a", STARTED, 111, 1), ("a", "success", None, 1)])
     fleet._read()
-    assert fleet.inbox.get_nowait() == W("c", "fresh") and [w.key for w, _ in fleet.waiting()] == ["d"]
+    assert fleet.inbox.get_nowait() == (3, W("c", "fresh")) and [w.key for w, _ in fleet.waiting()] == ["d"]
     assert fleet.poll() == [("a", "success", None)] and fleet.free_slots() == 1
 
+
+
+def test_the_late_exit_of_a_deferred_try_is_not_reported_for_its_running_resumption():
+    """A deferred task's try ends (state deferred) with the key its resumption is queued under. When the
+    trigger fires fast, the resumption starts before the first supervisor has exited: that exit must not
+    reach the scheduler as "success" of the running resumption (it would mark it failed)."""
+    import queue
+    from collections import namedtuple
+
+    from airflow_ai_scheduler.fleets.base import parse_fleets
+    from airflow_ai_scheduler.fleets.local import STARTED, LocalProcessFleet
+
+    W = namedtuple("W", "key token")
+    (spec,) = parse_fleets([{"name": "f", "provider": "aws", "region": "us-east-1",
+                             "instance_type": "m6i.xlarge", "tier": "on-demand", "slots": 2}])
+    fleet = LocalProcessFleet(spec)
+    fleet.inbox, fleet.workers = queue.SimpleQueue(), [_Worker(), _Worker()]
+    fleet.submit(W("a", "t"))
+    fleet.outbox = _Outbox([("a", STARTED, 111, 1), ("a", "running", "local:f", 1)])
+    fleet._read()
+    fleet.poll()
+    fleet.submit(W("a", "t"))  # deferred, triggered, queued again: the same key
+    assert [fleet.inbox.get_nowait() for _ in range(2)] == [(1, W("a", "t")), (2, W("a", "t"))]
+    fleet.outbox = _Outbox([("a", STARTED, 222, 2), ("a", "success", None, 1)])  # then the first one exits
+    fleet._read()
+    assert fleet.poll() == [] and "a" in fleet.in_flight and fleet.pids["a"] == 222
+    fleet.outbox = _Outbox([("a", "success", None, 2)])  # the resumption ends
+    fleet._read()
+    assert fleet.poll() == [("a", "success", None)] and "a" not in fleet.in_flight
 
 
 def test_a_revoked_workload_leaves_the_buffer_and_a_started_one_loses_its_worker():
@@ -110,7 +140,7 @@ def test_a_revoked_workload_leaves_the_buffer_and_a_started_one_loses_its_worker
     # a started in a worker (a real process group here, as a worker's): revoking it kills that group
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        fleet.outbox = _Outbox([("a", STARTED, child.pid)])
+        fleet.outbox = _Outbox([("a", STARTED, child.pid, 1)])
         fleet._read()
         assert fleet.poll() == []
         fleet.revoke("a")
