@@ -19,8 +19,10 @@ def test_skipped_deferred_and_rescheduled_tasks_are_not_failures(faults_af, faul
     assert by_task["skip_self"]["outcome"] == "skipped" and by_task["skip_self"]["runtime_seconds"] > 0
     assert {by_task[t]["outcome"] for t in ("defer", "poke", "left", "after", "branch")} == {"success"}
     assert all(r["try_number"] == 1 for r in rows)
-    # the deferred task's row counts its time on the fleet, not the 4 s it waited in the triggerer
+    # the deferred task's row counts its time on the fleet, not the 12 s it waited in the triggerer (counted,
+    # the gap would be ~0; 8 s of slack: the deferred try's supervisor lingers seconds on a loaded machine
+    # before its slot is free, and that is fleet time)
     wall = (by_task["defer"]["actual_end"] - by_task["defer"]["actual_start"]).total_seconds()
-    assert by_task["defer"]["runtime_seconds"] < wall - 3
+    assert by_task["defer"]["runtime_seconds"] < wall - 4, (by_task["defer"]["runtime_seconds"], wall)
     fault.result(f"skipped → 'skipped'; deferred ({by_task['defer']['runtime_seconds']:.1f} s on the fleet of "
                  f"{wall:.1f} s) and rescheduled sensor → one 'success' row each; no failed rows, no sweep")

@@ -12,11 +12,12 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 
 class DeferOnce(BaseOperator):
-    """Works a second, defers for 4 s to the triggerer, resumes and works another second."""
+    """Works a second, defers for 12 s to the triggerer, resumes and works another second. (12 s, not 4: the
+    deferred try's supervisor may take seconds to exit on a loaded machine, and its slot is fleet time.)"""
 
     def execute(self, context):
         time.sleep(1)
-        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=4)), method_name="resume")
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=12)), method_name="resume")
 
     def resume(self, context, event=None):
         time.sleep(1)
