@@ -383,6 +383,13 @@ class AiSchedulerExecutor(BaseExecutor):
 
     def _on_report(self, fleet: str, report: FleetReport) -> None:
         entry = self.ledger.get(report.key)
+        if entry is not None and entry.stage in _BEFORE_LAUNCH:
+            # the key was queued again (resumed after a deferral, a sensor's next poke) before its fleet
+            # reported how the earlier workload ended: that report is not the new one's. Passed on, the
+            # scheduler would take "success" for the queued resumption's and fail it as killed externally.
+            self.log.info("%s: %s from fleet %s is its earlier workload's (it is queued again): not passed on",
+                          report.key, report.status.value, fleet)
+            return
         if report.status is FleetStatus.PREEMPTED:
             if entry is not None:
                 self._preempted(entry, report.info)
@@ -629,6 +636,10 @@ def _airflow_state(workload: Any, status: FleetStatus) -> Any:
 
     return {FleetStatus.SUCCESS: TaskInstanceState.SUCCESS, FleetStatus.FAILED: TaskInstanceState.FAILED,
             FleetStatus.RUNNING: TaskInstanceState.RUNNING, FleetStatus.QUEUED: TaskInstanceState.QUEUED}[status]
+
+
+#: ledger stages of a workload not yet handed to a fleet: no fleet report can be about it
+_BEFORE_LAUNCH = frozenset({Stage.PLANNING, Stage.HELD, Stage.DUE})
 
 
 def _launch_record(entry: Entry, end: datetime) -> dict[str, Any]:

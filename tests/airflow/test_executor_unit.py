@@ -428,6 +428,27 @@ def test_candidates_carry_owner_deadline_and_plan():
     assert c.expected_cost > 0 and c.expected_runtime_hours == pytest.approx(0.5, rel=0.2)
 
 
+def test_an_earlier_workloads_end_reported_after_its_key_was_queued_again_is_not_passed_on():
+    """A deferred try's supervisor may exit after the trigger fired and the scheduler queued the resumption
+    (same key): its "success" must not reach the scheduler, which would fail the queued resumption."""
+    ex, book = make_executor(run_of(TaskInfo("a")))
+    w = workload("a")
+    ex.queue_workload(w, None)
+    loop(ex)
+    assert ex.ledger.get(w.key).stage is Stage.LAUNCHED
+    ex.queued_tasks[w.key] = w  # deferred, triggered, queued again by the scheduler: same key
+    ex.ledger.add(w.key, w)
+    ex.fleets["spot"].reports.append(FleetReport(w.key, FleetStatus.SUCCESS))  # then the first one exits
+    ex._poll_fleets()
+    assert w.key not in ex.event_buffer and ex.ledger.get(w.key).stage is Stage.PLANNING
+    assert not book.of("history")
+    ex.heartbeat()  # the resumption is launched and runs; its own end is passed on
+    assert ex.ledger.get(w.key).stage is Stage.LAUNCHED
+    ex.fleets["spot"].reports.append(FleetReport(w.key, FleetStatus.SUCCESS))
+    ex.heartbeat()
+    assert ex.event_buffer[w.key][0] == "success" and book.of("history") == [("history", "a", "ran", "spot")]
+
+
 def test_a_task_whose_planned_fleet_stays_full_past_its_start_moves_to_a_free_fleet():
     fleets = json.dumps([{**BASE, "name": "spot", "tier": "spot", "slots": 1},
                          {**BASE, "name": "od", "tier": "on-demand", "slots": 2}])
