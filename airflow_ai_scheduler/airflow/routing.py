@@ -125,7 +125,7 @@ class Router:
         rp = planning.get(ti.dag_id, ti.run_id)
         if rp is None:
             return None
-        placement = rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)
+        placement = _placement_of(rp, ti)
         if placement is None:
             return None
         runtime = (placement.expected_end_time - placement.start_time).total_seconds()
@@ -145,7 +145,7 @@ class Router:
         if rp is None:
             return None
         rate = rp.delay_rates.get(job_id, rp.delay_rates.get(ti.task_id, 0.0))
-        placement = rp.placements.get(job_id) or rp.placements.get(ti.task_id)
+        placement = _placement_of(rp, ti)
         if rate <= 0 or placement is None or entry.fleet not in self.fleets:
             return None
         target = self.move(entry, planning, free)
@@ -292,6 +292,12 @@ def descendants(jobs: Mapping[str, Any]) -> dict[str, int]:
         _DESCENDANTS.clear()
     _DESCENDANTS[id(jobs)] = (jobs, counts)
     return counts
+
+
+def _placement_of(rp: Any, ti: Any) -> Any:
+    """The task's placement in its run's plan; a mapped task expanded after planning has its unexpanded
+    task's (what :meth:`Router.decide` routed it by until the re-plan)."""
+    return rp.placements.get(job_id_for(ti.task_id, ti.map_index)) or rp.placements.get(ti.task_id)
 
 
 def now_utc() -> datetime:
