@@ -62,9 +62,12 @@ def test_bound_is_below_every_valid_plan(seed):
 @pytest.mark.parametrize("seed", range(60))
 def test_capacity_lp_bound_is_below_every_valid_plan(seed):
     m, offers = _instance(seed)
-    bound = capacity_bound(m, offers, CandidateIndex(m, offers), {}, 10.0)
+    cands = CandidateIndex(m, offers)
+    bound = capacity_bound(m, offers, cands, {}, 10.0)
+    fine = capacity_bound(m, offers, cands, {}, 10.0, per_pool=True)
     best = min(p.objective.total for p in _valid_plans(m, offers))
-    assert bound <= best + 1e-6
+    assert bound <= best + 1e-6 and fine <= best + 1e-6
+    assert fine >= bound - 1e-6  # every pool its own capacity and price: never looser than the classes
 
 
 def test_capacity_lp_bound_pays_for_the_pools_a_deadline_forces():

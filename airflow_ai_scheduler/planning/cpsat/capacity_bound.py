@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from airflow_ai_scheduler.models import Manifest, Offer
+from airflow_ai_scheduler.models import Job, Manifest, Offer
 from airflow_ai_scheduler.planning.base import Choice
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.cpsat.relaxation import _min_over_starts, job_floors, options
@@ -49,26 +49,37 @@ from airflow_ai_scheduler.planning.objective import (
     priority_factor,
 )
 
-LP_BUCKETS = 8  # 12 bought < 1 % more bound on the tuning workflows and took 2-4x as long
-#: the LP is skipped above this many y variables (it would not solve in a useful time on 2 cores)
+#: evenly spaced breakpoints up to 1.25 × the latest deadline (12 bought < 1 % more of the class LP's bound
+#: on the tuning workflows and took 2-4x as long)
+LP_UNIFORM = 8
+#: the per-pool LP adds up to this many of the jobs' latest on-time starts and ends and earliest ends (the
+#: points with the most work first)
+LP_CRITICAL = 16
+#: jobs at least this share of the horizon long get a precedence row to the deadline job that binds them
+LP_LONG = 0.02
+#: the class LP is skipped above this many y variables (it would not solve in a useful time on 2 cores)
 MAX_LP_VARIABLES = 120_000
 
 
 def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateIndex,
-                   fixed: Mapping[str, Choice] | None, time_limit: float) -> float:
-    """The LP's bound on Ω (module doc), or −inf when it does not apply or is not solved in time."""
+                   fixed: Mapping[str, Choice] | None, time_limit: float, *, per_pool: bool = False,
+                   max_variables: int = MAX_LP_VARIABLES) -> float:
+    """The LP's bound on Ω (module doc), or −inf when it does not apply or is not solved in time.
+    ``per_pool``: the finer LP (every limited pool its own capacity, critical breakpoints), several times
+    larger and slower — the benchmark's offline bound."""
     fixed = fixed or {}
     scorer = Scorer(manifest, offers)
     deadlines = [d for d in scorer.deadline_h.values() if d is not None]
     if not deadlines or max(deadlines) <= 0 or not any(o.capacity is not None for o in offers):
         return -math.inf
-    keys = _classes(scorer.offers)[0]
+    keys = _keys(scorer.offers, per_pool)
     size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
-    if time_limit < 1.0 or size * (LP_BUCKETS + 1) > MAX_LP_VARIABLES:
+    buckets = LP_UNIFORM + 1 + (LP_CRITICAL if per_pool else 0)
+    if time_limit < 1.0 or size * buckets > max_variables:
         return -math.inf
     began = time.perf_counter()
     try:
-        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), began + time_limit)
+        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit)
     except TimeoutError:
         return -math.inf
     left = time_limit - (time.perf_counter() - began)
@@ -83,86 +94,159 @@ def _rising(w: object, pf: float, dl: float | None, s: float, rt: float, sigma: 
     return w.tardiness * pf * max(0.0, -slack) + w.risk * pf * (1.0 - (1.0 - miss_probability(slack, sigma)) * (1.0 - p_int))
 
 
-def _classes(offers: list[Offer]) -> tuple[dict[str, str], dict[str, list[tuple[float, int]]]]:
-    """offer id → class key, and each limited class's members as (lowest price, capacity), cheapest first."""
-    key: dict[str, str] = {}
+def _keys(offers: list[Offer], per_pool: bool) -> dict[str, str]:
+    """offer id → its LP key: a location's unlimited offers share one (the LP takes the least of them
+    anyway); a limited pool is its own key, or in the class LP one of its location's limited class."""
+    return {o.offer_id: (f"{o.location}#unlimited" if o.capacity is None else
+                         o.offer_id if per_pool else f"{o.location}#limited") for o in offers}
+
+
+def _members(offers: list[Offer]) -> dict[str, list[tuple[float, int]]]:
+    """Each limited class's members as (lowest price, capacity), cheapest first."""
     members: dict[str, list[tuple[float, int]]] = {}
     for o in offers:
-        if o.capacity is None:
-            key[o.offer_id] = o.offer_id
-        else:
-            key[o.offer_id] = f"{o.location}#limited"
-            members.setdefault(key[o.offer_id], []).append((_low_price(o), o.capacity))
+        if o.capacity is not None:
+            members.setdefault(f"{o.location}#limited", []).append((_low_price(o), o.capacity))
     for m in members.values():
         m.sort()
-    return key, members
+    return members
 
 
 def _low_price(o: Offer) -> float:
     return min([o.price_per_hour, *(p.price_per_hour for p in o.price_schedule or [])])
 
 
+def _floor(scorer: Scorer, job: Job, o: Offer, rt: float) -> Callable[[float], float]:
+    """s ↦ the least Ω terms of the job on the offer over starts ≥ s (relaxation._min_over_starts; the
+    constant-price case without carbon written out, as it is most of the calls)."""
+    w, curve, jt = scorer.weights, scorer.curve(o), scorer.job_terms(job)
+    if curve.constant and w.carbon == 0:
+        base = w.cost * curve.prices[0] * rt
+        p_int, sigma = interruption_probability(o, rt), duration_sigma(job, rt, o)
+
+        def at(s: float) -> float:
+            delay = jt.delay_rate * max(0.0, s + rt - jt.earliest_finish)
+            return base + delay + _rising(w, jt.pf, jt.deadline, s, rt, sigma, p_int)
+        return at
+    return lambda s: _min_over_starts(scorer, job, o, s, rt, jt.pf, jt.deadline)
+
+
+def _latest_starts(scorer: Scorer, mindur: Mapping[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+    """Per job with a deadline at or below it: the latest start that lets every job below it meet its
+    deadline on its shortest runtimes, and the deadline job that binds it."""
+    children: dict[str, list[str]] = {}
+    for job in scorer.order:
+        for d in job.dependencies:
+            children.setdefault(d, []).append(job.job_id)
+    latest: dict[str, float] = {}
+    via: dict[str, str] = {}
+    for job in reversed(scorer.order):
+        jid, dl = job.job_id, scorer.deadline_h[job.job_id]
+        best, by = (dl, jid) if dl is not None else (math.inf, "")
+        for c in children.get(jid, ()):
+            if c in latest and latest[c] < best:
+                best, by = latest[c], via[c]
+        if by:
+            latest[jid], via[jid] = best - mindur[jid], by
+    return latest, via
+
+
+def _breakpoints(scorer: Scorer, mindur: Mapping[str, float], starts: Mapping[str, Mapping[str, float]],
+                 end: float, critical: int) -> list[float]:
+    """0 = t_0 < … < t_B = end: LP_UNIFORM even steps, and the points where the most work must have begun
+    (latest on-time starts) or may have ended at the earliest — where a window catches work every plan
+    runs then."""
+    latest, _ = _latest_starts(scorer, mindur)
+    grain = end / 400
+    weight: dict[int, float] = {}
+    for jid, late in latest.items():
+        early = min(starts[jid].values()) + mindur[jid]
+        for p in (late, early, late + mindur[jid]):
+            if 0 < p < end:
+                k = round(p / grain)
+                weight[k] = weight.get(k, 0.0) + mindur[jid]
+    picked = sorted(weight, key=weight.__getitem__, reverse=True)[:critical]
+    points = {end * b / LP_UNIFORM for b in range(LP_UNIFORM + 1)} | {k * grain for k in picked}
+    out: list[float] = []
+    for p in sorted(points):
+        if not out or p - out[-1] > 1e-9 * end:
+            out.append(p)
+    return out
+
+
+def _overlap(lo: float, hi: float, rt: float, a: float, c: float) -> float:
+    """The least time a job of runtime ``rt`` starting anywhere in [lo, hi] runs inside [a, c]."""
+    def at(s: float) -> float:
+        return max(0.0, min(s + rt, c) - max(s, a))
+    return 0.0 if hi == math.inf else min(at(lo), at(hi))  # a trapezoid in s: least at an end
+
+
 class _Lp:
     def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
-                 stop_at: float = math.inf) -> None:
+                 per_pool: bool = False, stop_at: float = math.inf) -> None:
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
         self.model = linear_solver_pb2.MPModelProto()
         self.scorer = scorer
-        B = LP_BUCKETS  # noqa: N806
-        self.t = [end * b / B for b in range(B + 1)]  # bucket b = [t[b], t[b+1]); bucket B = [t[B], ∞)
+        self.per_pool = per_pool
         starts: dict[str, dict[str, float]] = {}
         job_floors(scorer, cands, fixed, starts)
-        classes, self.members = _classes(scorer.offers)
+        opts = {j.job_id: options(j, cands, scorer, fixed) for j in scorer.order}
+        self.mindur = {jid: min(expected_runtime(scorer.jobs[jid], o) for o in os_) for jid, os_ in opts.items()}
+        self.t = t = _breakpoints(scorer, self.mindur, starts, end, LP_CRITICAL if per_pool else 0)
+        self.B = B = len(t) - 1  # noqa: N806 - bucket b = [t[b], t[b+1]); bucket B = [t[B], ∞)
+        keys = _keys(scorer.offers, per_pool)
+        self.members = {} if per_pool else _members(scorer.offers)
+        self.y: dict[str, dict[tuple[str, int], int]] = {}  # job → (key, bucket) → variable index
+        self.loc_of: dict[str, str] = {}  # key → location
+        #: limited key → (variable, runtime, earliest start in its bucket, bucket) of every job it may run
+        self.on: dict[str, list[tuple[int, float, float, int]]] = {}
         w = scorer.weights
-        self.y: dict[str, dict[tuple[str, int], int]] = {}  # job → (class, bucket) → variable index
-        self.area: dict[str, list[tuple[int, float, int]]] = {}  # limited class → (var, runtime, bucket)
-        self.loc_of_class: dict[str, str] = {}
-        self.mindur: dict[str, float] = {}
         for n, job in enumerate(scorer.order):
-            if n % 64 == 0 and time.perf_counter() > stop_at:
+            if n % 32 == 0 and time.perf_counter() > stop_at:
                 raise TimeoutError
             jid, pf, dl = job.job_id, priority_factor(job), scorer.deadline_h[job.job_id]
-            best: dict[tuple[str, int], float] = {}
-            dur: dict[str, float] = {}
-            for o in options(job, cands, scorer, fixed):
-                key = classes[o.offer_id]
-                self.loc_of_class[key] = o.location
-                rt = expected_runtime(job, o)
-                dur[key] = min(dur.get(key, math.inf), rt)
-                est = starts[jid][o.offer_id]
+            coef: dict[tuple[str, int], float] = {}
+            work: dict[tuple[str, int], tuple[float, float]] = {}  # limited (key, b) → (runtime, start)
+            for o in opts[jid]:
+                key = keys[o.offer_id]
+                self.loc_of[key] = o.location
+                rt, est = expected_runtime(job, o), starts[jid][o.offer_id]
                 data = w.cost * scorer.egress(job, o, {})[0] if job.data_region else 0.0
-                curve = scorer.curve(o)
-                limited = key in self.members
-                p_int = interruption_probability(o, rt)
-                sigma = duration_sigma(job, rt, o)
+                floor_at = _floor(scorer, job, o, rt)
+                p_int, sigma = interruption_probability(o, rt), duration_sigma(job, rt, o)
                 for b in range(B + 1):
-                    if b < B and self.t[b + 1] <= est:
+                    if b < B and t[b + 1] <= est:
                         continue  # cannot start in this bucket
-                    s = max(est, self.t[b])
-                    if limited:  # time and risk terms only: the price is the class's (below)
-                        v = 0.0
-                    elif not curve.constant:
-                        v = _min_over_starts(scorer, job, o, s, rt, pf, dl) - _rising(w, pf, dl, s, rt, sigma, p_int)
+                    s = max(est, t[b])
+                    if key in self.members:  # time and risk only: the class's lowest price is added below
+                        v = data + _rising(w, pf, dl, s, rt, sigma, p_int)
                     else:
-                        v = w.cost * curve.prices[0] * rt
-                    v += data + _rising(w, pf, dl, s, rt, sigma, p_int)
-                    if v < best.get((key, b), math.inf):
-                        best[(key, b)] = v
-            self.mindur[jid] = min(dur.values())
+                        v = data + floor_at(s)
+                    if v < coef.get((key, b), math.inf):
+                        coef[(key, b)] = v
+                    if o.capacity is not None:  # the class's shortest runtime and earliest start
+                        r0, s0 = work.get((key, b), (math.inf, math.inf))
+                        work[(key, b)] = (min(r0, rt), min(s0, s))
+            shortest = {}
+            for (key, _), (rt, _) in work.items():
+                shortest[key] = min(shortest.get(key, math.inf), rt)
             ys = {}
-            for (key, b), v in best.items():
+            for (key, b), v in coef.items():
                 if key in self.members:  # the class's lowest price on the job's shortest runtime there
-                    v += w.cost * self.members[key][0][0] * dur[key]
+                    v += w.cost * self.members[key][0][0] * shortest[key]
                 ys[(key, b)] = idx = self._var(v)
-                if key in self.members:
-                    self.area.setdefault(key, []).append((idx, dur[key], b))
+                if (key, b) in work:
+                    self.on.setdefault(key, []).append((idx, *work[(key, b)], b))
             self.y[jid] = ys
             self._row(1.0, 1.0, [(i, 1.0) for i in ys.values()])
         self.n_y = sum(len(v) for v in self.y.values())
         self._precedence()
-        self._capacity()
+        if per_pool:
+            self._pool_capacity()
+        else:
+            self._class_capacity()
         self._egress()
 
     def _var(self, cost: float, ub: float = 1.0) -> int:
@@ -177,15 +261,19 @@ class _Lp:
         c.coefficient.extend(a for _, a in terms)
 
     def _precedence(self) -> None:
-        B = LP_BUCKETS  # noqa: N806
+        """Z[j,b]: the share of j started by the end of bucket b. A job started by then had each
+        dependency started by t_{b+1} − its shortest runtime; and a long job, by t_{b+1} − the longest
+        path of shortest runtimes to the deadline job below it that binds it, if that one has started."""
+        B = self.B  # noqa: N806
         cum: dict[str, list[int]] = {}
+        children: dict[str, set[str]] = {}
         for job in self.scorer.order:
             jid = job.job_id
             by_b: dict[int, list[int]] = {}
             for (_, b), i in self.y[jid].items():
                 by_b.setdefault(b, []).append(i)
             z, prev = [], None
-            for b in range(B + 1):  # Z[j,b] = Z[j,b-1] + Σ_C y[j,C,b]
+            for b in range(B + 1):  # Z[j,b] = Z[j,b-1] + Σ_key y[j,key,b]
                 zb = self._var(0.0)
                 terms = [(zb, 1.0), *((i, -1.0) for i in by_b.get(b, []))]
                 if prev is not None:
@@ -195,33 +283,58 @@ class _Lp:
                 prev = zb
             cum[jid] = z
             for dep in job.dependencies:
-                for b in range(B):
-                    limit = self.t[b + 1] - self.mindur[dep]  # dep started before this if j starts in ≤ b
-                    beta = max((k for k in range(B + 1) if self.t[k] < limit - 1e-12), default=None)
-                    if beta is None:
-                        self._row(-math.inf, 0.0, [(z[b], 1.0)])
-                    elif beta < b:
-                        self._row(-math.inf, 0.0, [(z[b], 1.0), (cum[dep][beta], -1.0)])
-                    else:
-                        self._row(-math.inf, 0.0, [(z[b], 1.0), (cum[dep][b], -1.0)])
+                self._lagged(z, cum[dep], self.mindur[dep])
+                children.setdefault(dep, set()).add(jid)
+        latest, via = _latest_starts(self.scorer, self.mindur)
+        for jid, k in via.items():
+            if k != jid and k not in children.get(jid, ()) and self.mindur[jid] >= LP_LONG * self.t[-1]:
+                self._lagged(cum[k], cum[jid], latest[k] - latest[jid])
 
-    def _capacity(self) -> None:
+    def _lagged(self, late: list[int], early: list[int], lag: float) -> None:
+        """``late`` started by the end of bucket b ⇒ ``early`` started by the bucket holding t_{b+1} − lag."""
+        t = self.t
+        for b in range(self.B):
+            limit = t[b + 1] - lag
+            beta = max((k for k in range(self.B + 1) if t[k] < limit - 1e-12), default=None)
+            if beta is None:
+                self._row(-math.inf, 0.0, [(late[b], 1.0)])
+            else:
+                self._row(-math.inf, 0.0, [(late[b], 1.0), (early[min(beta, b)], -1.0)])
+
+    def _class_capacity(self) -> None:
         """Per limited class and window [0, t_b]: the work that must fall inside it fits the members'
         capacity × t_b, and whatever exceeds the cheapest members' share pays the dearer members' price
         above the class's lowest (already in each job's coefficient): E_C ≥ that extra, for every window."""
-        B, t = LP_BUCKETS, self.t  # noqa: N806
+        B, t = self.B, self.t  # noqa: N806
         wc = self.scorer.weights.cost
-        for key, items in self.area.items():
+        for key, items in self.on.items():
             members = self.members[key]
             low = members[0][0]
             extra = self._var(1.0, ub=math.inf)
             for b in range(1, B + 1):
-                terms = [(i, -min(rt, t[b] - t[bb + 1])) for i, rt, bb in items if bb < b and t[b] - t[bb + 1] > 0]
+                terms = [(i, -min(rt, t[b] - t[bb + 1])) for i, rt, _, bb in items if bb < b and t[b] - t[bb + 1] > 0]
                 if not terms:
                     continue
                 split = [self._var(0.0, ub=cap * t[b]) for _, cap in members]
                 self._row(0.0, math.inf, [*((v, 1.0) for v in split), *terms])
                 self._row(0.0, math.inf, [(extra, 1.0), *((v, -wc * (p - low)) for v, (p, _) in zip(split, members, strict=True))])
+
+    def _pool_capacity(self) -> None:
+        """Per limited pool, the least time each job would run inside a window fits the pool's capacity ×
+        the window: for every bucket and every prefix [0, t_b]."""
+        t = self.t
+        windows = [(t[k], t[k + 1]) for k in range(self.B)] + [(0.0, c) for c in t[2:]]
+        for oid, items in self.on.items():
+            cap = self.scorer.offer_map[oid].capacity
+            for a, c in windows:
+                terms = []
+                for i, rt, lo, b in items:
+                    if b < self.B and t[b] < c:
+                        v = _overlap(lo, t[b + 1], rt, a, c)
+                        if v > 1e-12:
+                            terms.append((i, v))
+                if terms:
+                    self._row(-math.inf, cap * (c - a), terms)
 
     def _egress(self) -> None:
         scorer, eg, wc = self.scorer, self.scorer.manifest.egress, self.scorer.weights.cost
@@ -231,7 +344,7 @@ class _Lp:
             if jid not in loc_vars:
                 by_loc: dict[str, list[int]] = {}
                 for (key, _), i in self.y[jid].items():
-                    by_loc.setdefault(self.loc_of_class[key], []).append(i)
+                    by_loc.setdefault(self.loc_of[key], []).append(i)
                 out = {}
                 for loc, idx in by_loc.items():
                     v = self._var(0.0)

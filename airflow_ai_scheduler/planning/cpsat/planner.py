@@ -18,13 +18,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError, PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
 from airflow_ai_scheduler.planning.base import Choice, Stopwatch, resolve_offers
 from airflow_ai_scheduler.planning.candidates import CandidateIndex, fit_problem, latency_lookup
 from airflow_ai_scheduler.planning.commitments import expand, variant_id
+from airflow_ai_scheduler.planning.cpsat import regions
 from airflow_ai_scheduler.planning.cpsat.capacity_bound import capacity_bound
 from airflow_ai_scheduler.planning.cpsat.diagnose import diagnose
 from airflow_ai_scheduler.planning.cpsat.model import _Model
@@ -43,6 +44,8 @@ LP_SHARE = 0.4
 WARM_MARGINS = (3.0, 0.0)
 #: warm starts stop being added once this share of the time limit has gone
 WARM_SHARE = 0.5
+#: the region moves (regions.py) stop once this share of the time limit has gone
+REGION_SHARE = 0.25
 
 
 class CpSatPlanner:
@@ -67,7 +70,16 @@ class CpSatPlanner:
         relaxation = relax(manifest, offers, cands, fixed, self.time_limit * RELAX_SHARE, self.workers, self.seed)
         # warm starts until WARM_SHARE of the limit has gone (at least one), then the capacity LP within its
         # share of what is left: on a slow or busy machine the search, not the limit, gives way
-        warm = self._warm_start(manifest, offers, relaxation, began + WARM_SHARE * self.time_limit)
+        warm, labels = self._warm_start(manifest, offers, relaxation, began + WARM_SHARE * self.time_limit)
+        notes = [f"location relaxation {relaxation.status}: lower bound {relaxation.bound:.6g}"]
+        if warm is not None and labels and not fixed and any(o.capacity is not None for o in offers):
+            before = warm.objective.total
+            labels, warm, kept = regions.search(manifest, labels, warm, sorted({o.location for o in offers}),
+                                                self._greedy_with(manifest, offers),
+                                                began + REGION_SHARE * self.time_limit, self.seed)
+            if kept:
+                notes.append(f"region moves (regions.py): {kept} kept, warm start Ω {before:.6g} → "
+                             f"{warm.objective.total:.6g}")
         left = self.time_limit - (time.perf_counter() - began)
         lp_bound = -math.inf
         if warm is not None and warm.objective.total > relaxation.bound * (1 + LP_WHEN_GAP):
@@ -78,7 +90,7 @@ class CpSatPlanner:
                      for p in warm.placements}
         model = _Model(manifest, offers, cands, fixed, self._horizon(manifest, warm), self.step_minutes)
         model.keep = {j: c.offer_id for j, c in (hints or {}).items()}
-        model.labels = relaxation.labels
+        model.labels = labels or relaxation.labels
         model.build(hints)
         # keep time for what follows the solve (re-timing and scoring the plan: ~1 ms a job)
         reserve = min(0.05 * self.time_limit, 0.001 * len(manifest.jobs))
@@ -88,7 +100,6 @@ class CpSatPlanner:
             exact=lambda ch: self._ordered(manifest, offers, ch, fixed).objective.total)
         if status == "infeasible":
             raise InfeasiblePlanError(diagnose(manifest, offers, cands, fixed, model.step_h))
-        notes = [f"location relaxation {relaxation.status}: lower bound {relaxation.bound:.6g}"]
         if lp_bound > relaxation.bound:
             notes.append(f"capacity LP (capacity_bound.py): lower bound {lp_bound:.6g}, reported")
             relaxation = dataclasses.replace(relaxation, bound=lp_bound)
@@ -132,12 +143,13 @@ class CpSatPlanner:
                                        "planning_seconds": watch.seconds, "notes": notes})
 
     def _warm_start(self, manifest: Manifest, offers: list[Offer], relaxation: Relaxation,
-                    stop_at: float = math.inf) -> Plan | None:
+                    stop_at: float = math.inf) -> tuple[Plan | None, dict[str, str]]:
         """The best valid plan of greedy alone and greedy looking ahead to each of the relaxation's
         labellings (its optimum, and everything at one location): knowing where dependents will want the
         data, greedy co-locates what it alone scatters — on the 1,000-job benchmarks this warm start is
-        within 0.05–2 % of the bound before CP-SAT starts, where greedy alone is 8–53 % above it."""
-        plans = []
+        within 0.05–2 % of the bound before CP-SAT starts, where greedy alone is 8–53 % above it. Returns
+        the best and the labelling it looked ahead to (the relaxation's optimum when it was greedy alone)."""
+        plans: list[tuple[Plan, dict[str, str]]] = []
         lookaheads = [relaxation.labels, None, *relaxation.alternatives]
         if relaxation.common and relaxation.common != relaxation.labels:
             lookaheads.append(relaxation.common)
@@ -151,11 +163,25 @@ class CpSatPlanner:
                     break
                 tried += 1
                 try:
-                    plans.append(GreedyPlanner(lookahead=labels, margin_sigmas=margin).plan(manifest, offers))
+                    plan = GreedyPlanner(lookahead=labels, margin_sigmas=margin).plan(manifest, offers)
                 except InfeasiblePlanError:
-                    pass
-        plans = [p for p in plans if _within_budgets(manifest, p)]  # greedy does not keep the plan's budgets
-        return min(plans, key=lambda p: p.objective.total) if plans else None
+                    continue
+                if _within_budgets(manifest, plan):  # greedy does not keep the plan's budgets
+                    plans.append((plan, labels or relaxation.labels))
+        if not plans:
+            return None, relaxation.labels
+        return min(plans, key=lambda pl: pl[0].objective.total)
+
+    @staticmethod
+    def _greedy_with(manifest: Manifest, offers: list[Offer]) -> Callable[[Mapping[str, str]], Plan | None]:
+        """labelling ↦ greedy's plan looking ahead to it (aiming 3σ before deadlines), or None."""
+        def price(labels: Mapping[str, str]) -> Plan | None:
+            try:
+                plan = GreedyPlanner(lookahead=labels, margin_sigmas=WARM_MARGINS[0]).plan(manifest, offers)
+            except InfeasiblePlanError:
+                return None
+            return plan if _within_budgets(manifest, plan) else None
+        return price
 
     def _best_timing(self, manifest: Manifest, offers: list[Offer], choices: dict[str, Choice],
                      fixed: Mapping[str, Choice]) -> Plan | None:
