@@ -108,3 +108,39 @@ def test_bound_is_tight_without_capacity_and_pays_for_moving_data():
     assert r.status == "optimal" and len(set(r.labels.values())) == 1
     assert plan.objective.total == pytest.approx(2.7, abs=1e-6)  # all on gcp: no egress
     assert r.bound == pytest.approx(plan.objective.total, abs=1e-4) and plan.gap == pytest.approx(0, abs=1e-4)
+
+
+def test_dual_bound_of_any_row_prices_stays_below_the_lp_optimum():
+    # weak duality: the solver's own duals give the LP optimum, any other prices a lower value — never more
+    import numpy as np
+
+    from airflow_ai_scheduler.planning.cpsat import capacity_bound as cb
+    from airflow_ai_scheduler.planning.objective import Scorer
+
+    offers = [offer("cheap", "spot", 0.1, lam=0.001, capacity=1), offer("mid", "spot", 0.5, lam=0.001, capacity=1),
+              offer("od", price=1.0)]
+    m = manifest([job(f"j{i}", 1.0, deadline_h=1.1, duration_std_hours=0.01) for i in range(4)], offers,
+                 weights=Weights(tardiness=100))
+    lp = cb._Lp(Scorer(m, offers), CandidateIndex(m, offers), {}, 1.25 * 1.1)
+    optimum = lp.solve(10.0)
+    assert optimum > 0.5  # the capacity counted (the test above)
+    rng = np.random.default_rng(0)
+    for scale in (0.01, 1.0, 100.0):
+        assert lp.dual_bound(rng.normal(0, scale, len(lp.model.constraint))) <= optimum + 1e-6
+    assert lp.dual_bound(np.zeros(len(lp.model.constraint))) <= optimum + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_pdlp_bound_of_a_large_lp_is_below_every_valid_plan(seed, monkeypatch):
+    # above PDLP_ABOVE variables the first-order solver's iterate is used: still a valid bound
+    from airflow_ai_scheduler.planning.cpsat import capacity_bound as cb
+
+    m, offers = _instance(seed)
+    cands = CandidateIndex(m, offers)
+    exact = capacity_bound(m, offers, cands, {}, 10.0)
+    monkeypatch.setattr(cb, "PDLP_ABOVE", 0)
+    approx = capacity_bound(m, offers, cands, {}, 2.0)
+    best = min(p.objective.total for p in _valid_plans(m, offers))
+    assert approx <= best + 1e-6 and approx <= exact + 1e-6
+    if exact > -1e9:
+        assert approx > -1e9  # a dual iterate is always there

@@ -5,6 +5,10 @@
   the co-located warm start.
 * :mod:`.model` — the CP-SAT formulation (``_Model``): alternatives, intervals, precedence, capacity,
   prices, deadlines, risk, egress; the warm-start hint.
+* :mod:`.regions` — region moves: data-connected groups of jobs relabelled to other locations' pools,
+  priced by greedy, for the warm start and the model's alternatives.
+* :mod:`.capacity_bound` — the capacity LP, a second valid bound where pools are limited (and a finer
+  per-pool one for offline use).
 * :mod:`.lns` — our large-neighbourhood search around the model (window, level, pool, data) for large
   models.
 * :mod:`.diagnose` — readable reasons when the model is infeasible.

@@ -6,6 +6,9 @@
 2. Warm starts: greedy alone, and greedy looking ahead to each labelling (a job's marginal Ω includes the
    egress its dependents would pay to their labelled locations), each also aiming 3σ before deadlines. Greedy alone scatters data over regions;
    on the 1,000-job benchmarks the look-ahead plans are within 0.05–2.3 % of the bound, greedy 8–53 %.
+   Where pools are limited, region moves (regions.py) then relabel data-connected groups of jobs to other
+   locations while greedy's plan gets cheaper: the relaxation, blind to capacity, puts a wide first step
+   all at one location's few cheap pools.
 3. The best warm start seeds the CP-SAT model (model.py), which searches for the rest of the limit —
    above 200 jobs by our own neighbourhoods (lns.py), each accepted plan priced exactly.
 4. The solver's plan is re-priced exactly and validated; the best valid plan of solver and warm starts
@@ -35,8 +38,8 @@ from airflow_ai_scheduler.planning.validate import validate
 
 #: share of the time limit the location relaxation may use (it usually needs far less)
 RELAX_SHARE = 0.4
-#: the capacity LP is tried only when the best warm start is this far above the location relaxation's bound
-#: (the 100-job synthetic models, within 0.1 % of it, need the time for their proofs)
+#: the region moves and the capacity LP are tried only when the best warm start is this far above the
+#: location relaxation's bound (the 100-job synthetic models, within 0.1 % of it, need the time for their proofs)
 LP_WHEN_GAP = 0.02
 #: share of the time limit the capacity LP may use (capacity_bound.py); it is skipped when it cannot finish
 LP_SHARE = 0.4
@@ -72,7 +75,8 @@ class CpSatPlanner:
         # share of what is left: on a slow or busy machine the search, not the limit, gives way
         warm, labels = self._warm_start(manifest, offers, relaxation, began + WARM_SHARE * self.time_limit)
         notes = [f"location relaxation {relaxation.status}: lower bound {relaxation.bound:.6g}"]
-        if warm is not None and labels and not fixed and any(o.capacity is not None for o in offers):
+        if (warm is not None and labels and not fixed and any(o.capacity is not None for o in offers)
+                and warm.objective.total > relaxation.bound * (1 + LP_WHEN_GAP)):
             before = warm.objective.total
             labels, warm, kept = regions.search(manifest, labels, warm, sorted({o.location for o in offers}),
                                                 self._greedy_with(manifest, offers),
