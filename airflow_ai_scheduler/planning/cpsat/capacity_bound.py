@@ -55,11 +55,17 @@ LP_UNIFORM = 8
 #: the per-pool LP adds up to this many of the jobs' latest on-time starts and ends and earliest ends (the
 #: points with the most work first)
 LP_CRITICAL = 16
+#: the class LP's critical breakpoints: up to LP_CRITICAL, as many as keep its y variables under this
+#: (1000genome-328's bound 0.2204 -> 0.2298 with 8, montage-472's 0.6197 -> 0.6522 with 16 — 5.8 -> 16 s)
+CLASS_CRITICAL_VARIABLES = 100_000
 #: jobs at least this share of the horizon long get a precedence row to the deadline job that binds them
 LP_LONG = 0.02
-#: LPs with more variables are solved by PDLP (a first-order method: its iterate when the time is up still
-#: gives a valid bound) instead of GLOP's simplex, which needed 33 s for montage-1066's 116,000 (quiet machine)
+#: above this many variables GLOP's simplex gets GLOP_SHARE of the LP's time and then PDLP the rest (a
+#: first-order method: its iterate when the time is up still gives a valid bound). Size alone does not say
+#: which finishes: GLOP solved 1000genome-902's 92,000 variables in 2.4 s (PDLP's 20-s iterate: 5 % lower)
+#: and needed 33 s for montage-1066's 116,000 (quiet machine)
 PDLP_ABOVE = 60_000
+GLOP_SHARE = 0.4
 #: the class LP is skipped above this many y variables (it would not solve in a useful time on 2 cores)
 MAX_LP_VARIABLES = 120_000
 
@@ -77,12 +83,12 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
         return -math.inf
     keys = _keys(scorer.offers, per_pool)
     size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
-    buckets = LP_UNIFORM + 1 + (LP_CRITICAL if per_pool else 0)
-    if time_limit < 1.0 or size * buckets > max_variables:
+    critical = LP_CRITICAL if per_pool else max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1))
+    if time_limit < 1.0 or size * (LP_UNIFORM + 1 + critical) > max_variables:
         return -math.inf
     began = time.perf_counter()
     try:
-        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit)
+        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical)
     except TimeoutError:
         return -math.inf
     left = time_limit - (time.perf_counter() - began)
@@ -186,7 +192,7 @@ def _overlap(lo: float, hi: float, rt: float, a: float, c: float) -> float:
 
 class _Lp:
     def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
-                 per_pool: bool = False, stop_at: float = math.inf) -> None:
+                 per_pool: bool = False, stop_at: float = math.inf, critical: int = 0) -> None:
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
@@ -197,7 +203,7 @@ class _Lp:
         job_floors(scorer, cands, fixed, starts)
         opts = {j.job_id: options(j, cands, scorer, fixed) for j in scorer.order}
         self.mindur = {jid: min(expected_runtime(scorer.jobs[jid], o) for o in os_) for jid, os_ in opts.items()}
-        self.t = t = _breakpoints(scorer, self.mindur, starts, end, LP_CRITICAL if per_pool else 0)
+        self.t = t = _breakpoints(scorer, self.mindur, starts, end, critical)
         self.B = B = len(t) - 1  # noqa: N806 - bucket b = [t[b], t[b+1]); bucket B = [t[B], ∞)
         keys = _keys(scorer.offers, per_pool)
         self.members = {} if per_pool else _members(scorer.offers)
@@ -376,22 +382,31 @@ class _Lp:
                     self._row(0.0, 0.0, [(xb, -1.0), *((mu[a, b], 1.0) for a in src)])
 
     def solve(self, time_limit: float) -> float:
-        """The bound of the LP's dual solution: GLOP's (exact) up to PDLP_ABOVE variables, else PDLP's
-        iterate when the time is up — any dual gives a valid bound (:meth:`dual_bound`)."""
+        """The bound of the LP's row prices (:meth:`dual_bound`): GLOP's, exact when it finishes; above
+        PDLP_ABOVE variables GLOP gets GLOP_SHARE of the time and, should it not finish, PDLP the rest — a
+        first-order method whose iterate gives a valid bound whenever the time is up."""
+        began = time.perf_counter()
+        large = len(self.model.variable) > PDLP_ABOVE
+        glop = self._solve(self.pb.MPModelRequest.GLOP_LINEAR_PROGRAMMING,
+                           GLOP_SHARE * time_limit if large else time_limit)
+        if glop is not None and glop.status == self.pb.MPSOLVER_OPTIMAL:
+            return self.dual_bound(glop.dual_value)
+        left = time_limit - (time.perf_counter() - began)
+        pdlp = self._solve(self.pb.MPModelRequest.PDLP_LINEAR_PROGRAMMING, left) if large and left >= 0.5 else None
+        return max((self.dual_bound(r.dual_value) for r in (glop, pdlp) if r is not None), default=-math.inf)
+
+    def _solve(self, solver_type: int, time_limit: float) -> object | None:
+        """The solver's response, if it priced every row."""
         from ortools.linear_solver import pywraplp
 
         request = self.pb.MPModelRequest()
         request.model.CopyFrom(self.model)
         # GLOP: CLP was up to 2x faster but ignores the time limit (58 s on a 15 s budget, measured)
-        large = len(self.model.variable) > PDLP_ABOVE
-        request.solver_type = (self.pb.MPModelRequest.PDLP_LINEAR_PROGRAMMING if large else
-                               self.pb.MPModelRequest.GLOP_LINEAR_PROGRAMMING)
+        request.solver_type = solver_type
         request.solver_time_limit_seconds = max(0.1, time_limit)
         response = self.pb.MPSolutionResponse()
         pywraplp.Solver.SolveWithProto(request, response)
-        if len(response.dual_value) != len(self.model.constraint):
-            return -math.inf
-        return self.dual_bound(response.dual_value)
+        return response if len(response.dual_value) == len(self.model.constraint) else None
 
     def dual_bound(self, duals: Sequence[float]) -> float:
         """min over the variables' bounds of the Lagrangian c·x + y·(row bound − A x), for any row prices y
