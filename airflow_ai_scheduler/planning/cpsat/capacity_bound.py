@@ -4,29 +4,39 @@ The location relaxation (relaxation.py) drops capacity, so where a deadline make
 cheap limited pools (a fan-out of hundreds of tasks into one exit task, data that is cheap to read in one
 region only) it prices every job at the cheapest pool and its gap says little. This LP keeps:
 
-* **time buckets** 0 = t_0 < t_1 < … < t_B (B = LP_BUCKETS, evenly up to 1.25 × the latest deadline) and a
-  last open bucket [t_B, ∞). y[j,C,b] ≥ 0 is the share of job j that runs on pool class C starting in bucket
-  b; Σ_{C,b} y[j,C,b] = 1;
-* **pool classes**: per location, all limited pools are one class; each unlimited offer is its own class.
-  A job's coefficient on an unlimited offer in bucket b is its own Ω terms (compute cost, dataRegion egress,
-  tardiness, risk) at its best start ≥ max(est[j,o], t_b) — the floors of relaxation.py, read from t_b; on
-  a limited class, the least over the members it fits of the time and risk terms plus the class's lowest
-  price × its shortest runtime there;
+* **time buckets** 0 = t_0 < t_1 < … < t_B and a last open bucket [t_B, ∞): LP_UNIFORM even steps up to
+  1.25 × the latest deadline, plus *critical* points where the most work must have begun or ended on
+  time, or may have ended at the earliest (each job's latest on-time start and end along the longest path
+  of shortest runtimes to its deadline, and its earliest end; weighted by runtime). y[j,K,b] ≥ 0 is the
+  share of job j that runs on key K starting in bucket b; Σ_{K,b} y[j,K,b] = 1;
+* **keys**: a location's unlimited offers are one key (the LP would take the least of them anyway); in the
+  *class LP* (the planner's) a location's limited pools are one class, in the *per-pool LP*
+  (``per_pool=True``, the benchmark's offline bound: several times larger) each pool is its own key. A
+  job's coefficient is its own Ω terms (compute cost, dataRegion egress, carbon, tardiness, risk, delay)
+  at its best start ≥ max(est[j,o], t_b) — the floors of relaxation.py, read from t_b — the least over the
+  key's offers; on a limited class, the time and risk terms plus the class's lowest price × the job's
+  shortest runtime there;
 * **precedence**: j cannot have started by the end of bucket b unless each dependency i had started by the
   bucket holding t_{b+1} − (i's shortest runtime): Z[j,b] ≤ Z[i,β] with Z the cumulative start shares;
-* **capacity, priced in layers**: for each limited class and each window [0, t_b], the work that must fall
-  inside it — at least min(runtime, t_b − t_{b'+1}) for a start in bucket b' — is split over the members,
-  each at most its capacity × t_b, and E_C ≥ Σ (member's price − the class's lowest) × its share, for every
-  window; E_C joins the objective. A deadline that forces work early thus pays for the dearer pools it
-  needs, which the location relaxation never sees;
+  and a long job (≥ LP_LONG of the horizon) likewise before the deadline job that binds it, lagged by the
+  longest path of shortest runtimes between them;
+* **capacity, class LP, priced in layers**: for each limited class and each window [0, t_b], the work that
+  must fall inside it — at least min(runtime, t_b − t_{b'+1}) for a start in bucket b' — is split over the
+  members, each at most its capacity × t_b, and E_C ≥ Σ (member's price − the class's lowest) × its share,
+  for every window; E_C joins the objective. A deadline that forces work early thus pays for the dearer
+  pools it needs, which the location relaxation never sees;
+* **capacity, per-pool LP**: for each pool and each bucket and window [0, t_b], the least time each job
+  starting in bucket b' would run inside it fits the pool's capacity × the window;
 * **egress** along data-moving edges in the local-polytope form over locations, as the labelling has it.
 
-Every plan is a 0/1 point of this LP (its job's class and start bucket) whose LP value is at most its Ω:
-a coefficient is a minimum over later starts and over the class's members, the work on each member within
-a window is at most its capacity × the window and pays at least its price, precedence holds for the real
-times. So the LP optimum, which GLOP solves exactly up to its tolerances (a margin of 10⁻⁶ is taken off), is
-a lower bound on Ω of every plan; the planner reports the larger of it and the labelling's bound. Built
-from protobuf lists (no Python object per coefficient); on 300 jobs ~1.5 s to build and 1–8 s to solve.
+Every plan is a 0/1 point of this LP (its job's key and start bucket) whose LP value is at most its Ω: a
+coefficient is a minimum over later starts and over the key's offers, the work on each pool within a
+window is at most its capacity × the window and pays at least its price, precedence holds for the real
+times. So the LP optimum is a lower bound on Ω of every plan; the planner reports the larger of it and the
+labelling's bound. The bound is computed from the solver's row prices by weak duality
+(:meth:`_Lp.dual_bound`), which is valid for *any* prices — so GLOP's, exact when it finishes, or, on a
+large LP it does not finish, PDLP's iterate when the time is up. Built from protobuf lists (no Python
+object per coefficient); on 300 jobs ~1.5 s to build and 1–8 s to solve.
 """
 
 from __future__ import annotations
@@ -83,16 +93,24 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
         return -math.inf
     keys = _keys(scorer.offers, per_pool)
     size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
-    critical = LP_CRITICAL if per_pool else max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1))
-    if time_limit < 1.0 or size * (LP_UNIFORM + 1 + critical) > max_variables:
-        return -math.inf
-    began = time.perf_counter()
-    try:
-        lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical)
-    except TimeoutError:
-        return -math.inf
-    left = time_limit - (time.perf_counter() - began)
-    return lp.solve(left) if left >= 0.5 else -math.inf
+    if per_pool:
+        rounds = [LP_CRITICAL]
+    else:  # the plain class LP first (fast), then with critical breakpoints in what is left of the time
+        rounds = [0, max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1))]
+    began, best = time.perf_counter(), -math.inf
+    for n, critical in enumerate(rounds):
+        left = time_limit - (time.perf_counter() - began)
+        if left < 1.0 or size * (LP_UNIFORM + 1 + critical) > max_variables or (n and not critical):
+            break
+        try:
+            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical)
+        except TimeoutError:
+            break
+        left = time_limit - (time.perf_counter() - began)
+        if left < 0.5:
+            break
+        best = max(best, lp.solve(left, fallback=n == 0))
+    return best
 
 
 def _rising(w: object, pf: float, dl: float | None, s: float, rt: float, sigma: float, p_int: float) -> float:
@@ -381,12 +399,12 @@ class _Lp:
                 for b, xb in dst.items():
                     self._row(0.0, 0.0, [(xb, -1.0), *((mu[a, b], 1.0) for a in src)])
 
-    def solve(self, time_limit: float) -> float:
+    def solve(self, time_limit: float, fallback: bool = True) -> float:
         """The bound of the LP's row prices (:meth:`dual_bound`): GLOP's, exact when it finishes; above
-        PDLP_ABOVE variables GLOP gets GLOP_SHARE of the time and, should it not finish, PDLP the rest — a
-        first-order method whose iterate gives a valid bound whenever the time is up."""
+        PDLP_ABOVE variables (and with ``fallback``) GLOP gets GLOP_SHARE of the time and, should it not
+        finish, PDLP the rest — a first-order method whose iterate gives a valid bound whenever the time is up."""
         began = time.perf_counter()
-        large = len(self.model.variable) > PDLP_ABOVE
+        large = fallback and len(self.model.variable) > PDLP_ABOVE
         glop = self._solve(self.pb.MPModelRequest.GLOP_LINEAR_PROGRAMMING,
                            GLOP_SHARE * time_limit if large else time_limit)
         if glop is not None and glop.status == self.pb.MPSOLVER_OPTIMAL:
