@@ -75,7 +75,7 @@ LP_LONG = 0.02
 #: which finishes: GLOP solved 1000genome-902's 92,000 variables in 2.4 s (PDLP's 20-s iterate: 5 % lower)
 #: and needed 33 s for montage-1066's 116,000 (quiet machine)
 PDLP_ABOVE = 60_000
-GLOP_SHARE = 0.4
+GLOP_SHARE = 0.25
 #: the class LP is skipped above this many y variables (it would not solve in a useful time on 2 cores)
 MAX_LP_VARIABLES = 120_000
 
