@@ -12,15 +12,29 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import OperationalError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from airflow_ai_scheduler.budgets.model import Budget
 from airflow_ai_scheduler.history.tables import budget, task_history
+
+
+def _locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked": another component holds the write lock past the driver's timeout."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+#: an operator's budget change is retried while SQLite (Airflow's development database) is locked by the
+#: scheduler or the dag-processor, 4 tries over ~3 s; other errors are raised at once
+_retry_locked = retry(retry=retry_if_exception(_locked), stop=stop_after_attempt(4),
+                      wait=wait_exponential(multiplier=0.5, max=2), reraise=True)
 
 
 class BudgetStore:
     def __init__(self, session_scope: Callable[[], Any]) -> None:
         self.session_scope = session_scope
 
+    @_retry_locked
     def set(self, b: Budget, updated_by: str | None = None) -> Budget:
         """Create or replace the budget of (scope, subject, period); returns it with its id."""
         values = dict(amount_usd=b.amount_usd, policy=b.policy, note=b.note, updated_by=updated_by,
@@ -36,6 +50,7 @@ class BudgetStore:
                 new_id = existing
         return b.model_copy(update={"id": int(new_id)})
 
+    @_retry_locked
     def delete(self, scope: str, subject: str, period: str) -> bool:
         with self.session_scope() as s:
             done = s.execute(delete(budget).where(budget.c.scope == scope, budget.c.subject == subject,

@@ -211,3 +211,53 @@ def test_forecast_notes_name_only_dags_the_user_may_read(app, client):
     assert not any("etl" in n for n in outsider["notes"])
     # the fleet's totals are shared capacity: the same for both
     assert [s["forecast"] for s in outsider["series"]] == [s["forecast"] for s in everyone["series"]]
+
+
+def _failing(scope, error, times):
+    """``scope`` whose first ``times`` sessions raise ``error`` (what the driver raises when SQLite is locked
+    or PostgreSQL is down), then the real ones; ``calls`` counts them."""
+    def wrapped():
+        wrapped.calls += 1
+        if wrapped.calls <= times:
+            raise error
+        return scope()
+    wrapped.calls = 0
+    return wrapped
+
+
+def test_a_budget_change_is_retried_while_sqlite_is_locked(sqlite_store):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from airflow_ai_scheduler.budgets.model import Budget
+    from airflow_ai_scheduler.history.budget_store import BudgetStore
+
+    locked = OperationalError("UPDATE ai_scheduler_budget ...", {}, sqlite3.OperationalError("database is locked"))
+    scope = _failing(sqlite_store.session_scope, locked, times=2)
+    saved = BudgetStore(scope).set(Budget(scope="owner", subject="alice", period="day", amount_usd=1.0))
+    assert scope.calls == 3 and saved.id >= 1
+    assert [b.amount_usd for b in BudgetStore(sqlite_store.session_scope).list()] == [1.0]
+    # any other database error is not retried
+    down = OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+    scope = _failing(sqlite_store.session_scope, down, times=1)
+    with pytest.raises(OperationalError):
+        BudgetStore(scope).set(Budget(scope="owner", subject="bob", period="day", amount_usd=1.0))
+    assert scope.calls == 1
+
+
+def test_a_database_error_is_a_503_naming_the_reason_not_the_sql(sqlite_store):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from airflow_ai_scheduler.airflow.ui.app import create_app
+    from airflow_ai_scheduler.history.store import HistoryStore
+
+    down = OperationalError("INSERT INTO ai_scheduler_budget (note) VALUES (?)", {"note": "s3cr3t"},
+                            Exception("could not connect to server: Connection refused\nIs the server running?"))
+    store = HistoryStore(_failing(sqlite_store.session_scope, down, times=10**6))
+    r = TestClient(create_app(lambda: store, auth=False)).post(
+        "/api/allocate_budget", json={"scope": "owner", "subject": "alice", "period": "day", "amount_usd": 2.0})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "could not connect to server: Connection refused" in r.json()["detail"]
+    assert "s3cr3t" not in r.text and "INSERT" not in r.text and "Is the server" not in r.text

@@ -28,7 +28,7 @@ def _token(af, user):
 
 
 @pytest.fixture(scope="module")
-def af(tmp_path_factory):
+def af(tmp_path_factory, request):
     home = tmp_path_factory.mktemp("forecast-airflow")
     (home / "passwords.json").write_text(json.dumps({u: pw for u, (_, pw) in USERS.items()}))
     config = {"ai_scheduler.planner": "greedy", "core.simple_auth_manager_all_admins": "False",
@@ -38,7 +38,10 @@ def af(tmp_path_factory):
     with LocalDeployment(dags=[DAGS / "it_budget.py", DAGS / "it_usage.py"], config=config, home=home / "af") as dep:
         dep._token = _token(dep, "admin")
         dep.wait_dag("it_budget")
+        failed = request.session.testsfailed
         yield dep
+        if request.session.testsfailed > failed:  # a test of this module failed: show the components' logs
+            dep.print_logs(200)
 
 
 def _raw(af, method, path, body=None, auth=True, user="admin"):

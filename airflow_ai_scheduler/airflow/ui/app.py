@@ -61,6 +61,16 @@ def create_app(store_factory: Callable[[], Any] | None = None, auth: bool = True
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store_factory = store_factory
     app.state.auth = auth
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        """The metadata database refused or dropped the call (SQLite locked, PostgreSQL down): 503 with the
+        driver's one-line reason — never the SQL or its parameters — and a hint to retry."""
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0][:200]
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": f"the metadata database did not answer ({reason}); retry"})
     for spec, prefix in ROUTERS:
         app.include_router(_load(spec), prefix=prefix)
 

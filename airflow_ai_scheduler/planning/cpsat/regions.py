@@ -9,7 +9,7 @@ mosaic: its reprojections, their difference fits, the band's background and co-a
 uses that location's cheap pools instead and moves almost no data across regions; moving jobs one at a
 time — all the LNS can do — pays egress on every edge it cuts and is never accepted.
 
-The search: from a seed (an entry job of the labelled part), grow a group breadth first along
+The search: from a seed (an entry or exit job of the labelled part), grow a group breadth first along
 data-moving edges to a share of the labelled jobs (½, ⅓, ¼, ⅛, 1/16); relabel it to each other location;
 price the labelling by greedy looking ahead to it (the planner's warm start, GreedyPlanner(lookahead)),
 and keep a move when the plan's Ω falls. Rounds repeat with new seeds until one finds nothing or the
@@ -28,7 +28,7 @@ from airflow_ai_scheduler.models import Manifest, Plan
 
 #: the shares of the labelled jobs a moved group grows to
 SHARES = (1 / 2, 1 / 3, 1 / 4, 1 / 8, 1 / 16)
-#: seeds tried per share and round
+#: seeds tried per share and round (half entry jobs, half exit jobs)
 SEEDS = 4
 #: rounds at most (each with new seeds); the search also stops after a round that moved nothing
 ROUNDS = 6
@@ -71,14 +71,18 @@ def search(manifest: Manifest, labels: Mapping[str, str], start: Plan, locations
         return best_labels, best, 0
     adj = data_graph(manifest, labels)
     deps = {j.job_id: [d for d in j.dependencies if d in labels] for j in manifest.jobs if j.job_id in labels}
-    entries = sorted(j for j, ds in deps.items() if not ds) or sorted(labels)
+    parents = {d for ds in deps.values() for d in ds}
+    # seeds: entry jobs and exit jobs of the labelled part, half each (a group grown from an exit job
+    # gathers what feeds it: one band of a mosaic, one chromosome)
+    ends = ([j for j, ds in deps.items() if not ds] or list(labels), [j for j in deps if j not in parents])
     rng = random.Random(seed)
     kept = 0
     for _ in range(ROUNDS):
         moved = False
         for share in SHARES:
             size = max(1, int(share * len(labels)))
-            for start in rng.sample(entries, min(SEEDS, len(entries))):
+            starts = [j for side in ends for j in rng.sample(side, min(SEEDS // 2, len(side)))]
+            for start in starts:
                 group = grow(adj, start, size)
                 for loc in locations:
                     if time.perf_counter() > stop_at:
