@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from airflow_ai_scheduler.models import Job, Manifest, Offer
 from airflow_ai_scheduler.planning.base import Choice
@@ -97,13 +99,14 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
         rounds = [LP_CRITICAL]
     else:  # the plain class LP first (fast), then with critical breakpoints in what is left of the time
         rounds = [0, max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1))]
-    began, best = time.perf_counter(), -math.inf
+    began, best, inputs = time.perf_counter(), -math.inf, None
     for n, critical in enumerate(rounds):
         left = time_limit - (time.perf_counter() - began)
         if left < 1.0 or size * (LP_UNIFORM + 1 + critical) > max_variables or (n and not critical):
             break
         try:
-            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical)
+            inputs = inputs or _inputs(scorer, cands, fixed)  # the same for both rounds
+            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical, inputs)
         except TimeoutError:
             break
         left = time_limit - (time.perf_counter() - began)
@@ -158,6 +161,24 @@ def _floor(scorer: Scorer, job: Job, o: Offer, rt: float) -> Callable[[float], f
     return lambda s: _min_over_starts(scorer, job, o, s, rt, jt.pf, jt.deadline)
 
 
+@dataclass
+class _Inputs:
+    """What every LP of one manifest reads of its jobs, whatever its breakpoints and keys."""
+    starts: dict[str, dict[str, float]]  # est[j,o] (relaxation.job_floors)
+    opts: dict[str, list[Offer]]  # each job's offers
+    mindur: dict[str, float]  # each job's shortest runtime
+    latest: dict[str, float]  # _latest_starts
+    via: dict[str, str]
+
+
+def _inputs(scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice]) -> _Inputs:
+    starts: dict[str, dict[str, float]] = {}
+    job_floors(scorer, cands, fixed, starts)
+    opts = {j.job_id: options(j, cands, scorer, fixed) for j in scorer.order}
+    mindur = {jid: min(expected_runtime(scorer.jobs[jid], o) for o in os_) for jid, os_ in opts.items()}
+    return _Inputs(starts, opts, mindur, *_latest_starts(scorer, mindur))
+
+
 def _latest_starts(scorer: Scorer, mindur: Mapping[str, float]) -> tuple[dict[str, float], dict[str, str]]:
     """Per job with a deadline at or below it: the latest start that lets every job below it meet its
     deadline on its shortest runtimes, and the deadline job that binds it."""
@@ -178,15 +199,14 @@ def _latest_starts(scorer: Scorer, mindur: Mapping[str, float]) -> tuple[dict[st
     return latest, via
 
 
-def _breakpoints(scorer: Scorer, mindur: Mapping[str, float], starts: Mapping[str, Mapping[str, float]],
-                 end: float, critical: int) -> list[float]:
+def _breakpoints(inputs: _Inputs, end: float, critical: int) -> list[float]:
     """0 = t_0 < … < t_B = end: LP_UNIFORM even steps, and the points where the most work must have begun
     (latest on-time starts) or may have ended at the earliest — where a window catches work every plan
     runs then."""
-    latest, _ = _latest_starts(scorer, mindur)
+    starts, mindur = inputs.starts, inputs.mindur
     grain = end / 400
     weight: dict[int, float] = {}
-    for jid, late in latest.items():
+    for jid, late in inputs.latest.items():
         early = min(starts[jid].values()) + mindur[jid]
         for p in (late, early, late + mindur[jid]):
             if 0 < p < end:
@@ -210,18 +230,16 @@ def _overlap(lo: float, hi: float, rt: float, a: float, c: float) -> float:
 
 class _Lp:
     def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
-                 per_pool: bool = False, stop_at: float = math.inf, critical: int = 0) -> None:
+                 per_pool: bool = False, stop_at: float = math.inf, critical: int = 0,
+                 inputs: _Inputs | None = None) -> None:
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
         self.model = linear_solver_pb2.MPModelProto()
         self.scorer = scorer
-        self.per_pool = per_pool
-        starts: dict[str, dict[str, float]] = {}
-        job_floors(scorer, cands, fixed, starts)
-        opts = {j.job_id: options(j, cands, scorer, fixed) for j in scorer.order}
-        self.mindur = {jid: min(expected_runtime(scorer.jobs[jid], o) for o in os_) for jid, os_ in opts.items()}
-        self.t = t = _breakpoints(scorer, self.mindur, starts, end, critical)
+        self.inputs = inputs = inputs or _inputs(scorer, cands, fixed)
+        starts, opts, self.mindur = inputs.starts, inputs.opts, inputs.mindur
+        self.t = t = _breakpoints(inputs, end, critical)
         self.B = B = len(t) - 1  # noqa: N806 - bucket b = [t[b], t[b+1]); bucket B = [t[B], ∞)
         keys = _keys(scorer.offers, per_pool)
         self.members = {} if per_pool else _members(scorer.offers)
@@ -312,8 +330,8 @@ class _Lp:
             for dep in job.dependencies:
                 self._lagged(z, cum[dep], self.mindur[dep])
                 children.setdefault(dep, set()).add(jid)
-        latest, via = _latest_starts(self.scorer, self.mindur)
-        for jid, k in via.items():
+        latest = self.inputs.latest
+        for jid, k in self.inputs.via.items():
             if k != jid and k not in children.get(jid, ()) and self.mindur[jid] >= LP_LONG * self.t[-1]:
                 self._lagged(cum[k], cum[jid], latest[k] - latest[jid])
 
@@ -321,9 +339,8 @@ class _Lp:
         """``late`` started by the end of bucket b ⇒ ``early`` started by the bucket holding t_{b+1} − lag."""
         t = self.t
         for b in range(self.B):
-            limit = t[b + 1] - lag
-            beta = max((k for k in range(self.B + 1) if t[k] < limit - 1e-12), default=None)
-            if beta is None:
+            beta = bisect_left(t, t[b + 1] - lag - 1e-12) - 1  # the last k with t[k] < t_{b+1} − lag
+            if beta < 0:
                 self._row(-math.inf, 0.0, [(late[b], 1.0)])
             else:
                 self._row(-math.inf, 0.0, [(late[b], 1.0), (early[min(beta, b)], -1.0)])
