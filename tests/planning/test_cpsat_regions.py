@@ -7,7 +7,8 @@ from factories import job, manifest, offer
 from airflow_ai_scheduler.models import Weights
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
 from airflow_ai_scheduler.planning.cpsat import CpSatPlanner, relax
-from airflow_ai_scheduler.planning.cpsat.regions import data_graph, grow, search
+from airflow_ai_scheduler.planning.cpsat.lns import grow
+from airflow_ai_scheduler.planning.cpsat.regions import data_graph, search
 from airflow_ai_scheduler.planning.greedy import GreedyPlanner
 
 
@@ -32,8 +33,8 @@ def test_grow_follows_data_edges_breadth_first_up_to_its_size():
     labels = dict.fromkeys((j.job_id for j in m.jobs), "aws:us-east-1")
     adj = data_graph(m, labels)
     assert sorted(adj["am"]) == ["a1", "a2"] and "b1" not in adj["a1"]  # the groups are not connected
-    assert grow(adj, "a1", 2) == ["a1", "am"]
-    assert sorted(grow(adj, "a1", 10)) == ["a1", "a2", "am"]  # never crosses into the other group
+    assert grow(adj.__getitem__, "a1", 2) == ["a1", "am"]
+    assert sorted(grow(adj.__getitem__, "a1", 10)) == ["a1", "a2", "am"]  # never crosses into the other group
 
 
 def test_search_moves_one_group_to_the_other_locations_pools():

@@ -48,6 +48,25 @@ class LnsResult:
     best_omega: float | None = None
 
 
+def grow(neighbours: Callable[[str], Sequence[str]], seed: str, size: int,
+         rng: random.Random | None = None) -> list[str]:
+    """Up to ``size`` jobs reached breadth first from ``seed`` (the seed first); each job's neighbours in
+    the order ``rng`` shuffles them, if given. The ``data`` neighbourhood, and regions.py's groups."""
+    seen, queue, out = {seed}, deque([seed]), [seed]
+    while queue and len(out) < size:
+        near = list(neighbours(queue.popleft()))
+        if rng is not None:
+            rng.shuffle(near)
+        for n in near:
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+                queue.append(n)
+                if len(out) >= size:
+                    break
+    return out
+
+
 def model_objective(proto: object, values: Sequence[int]) -> int:
     obj = proto.objective
     return int(sum(c * values[v] for v, c in zip(obj.vars, obj.coeffs, strict=True)) + obj.offset)
@@ -81,17 +100,8 @@ class Lns:
         rng, jobs = self.rng, self.jobs
         size = min(size, len(jobs))
         if kind == "data":
-            seed = rng.choice(jobs)
-            out, queue = {seed}, deque([seed])
-            while queue and len(out) < size:
-                j = queue.popleft()
-                near = [*self.model.scorer.jobs[j].dependencies, *self.children[j]]
-                rng.shuffle(near)
-                for n in near:
-                    if n not in out and len(out) < size:
-                        out.add(n)
-                        queue.append(n)
-            return out
+            deps = self.model.scorer.jobs
+            return set(grow(lambda j: [*deps[j].dependencies, *self.children[j]], rng.choice(jobs), size, rng))
         start = {j: values[self.model.start[j].Index()] for j in jobs}
         if kind == "pool":
             by_res: dict[str, list[str]] = {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from airflow_ai_scheduler.exceptions import InfeasiblePlanError, PlannerError
 from airflow_ai_scheduler.models import Manifest, Offer, Plan
@@ -79,7 +79,7 @@ class CpSatPlanner:
                 and warm.objective.total > relaxation.bound * (1 + LP_WHEN_GAP)):
             before = warm.objective.total
             labels, warm, kept = regions.search(manifest, labels, warm, sorted({o.location for o in offers}),
-                                                self._greedy_with(manifest, offers),
+                                                lambda lab: _greedy(manifest, offers, lab, WARM_MARGINS[0]),
                                                 began + REGION_SHARE * self.time_limit, self.seed)
             if kept:
                 notes.append(f"region moves (regions.py): {kept} kept, warm start Ω {before:.6g} → "
@@ -166,26 +166,11 @@ class CpSatPlanner:
                 if tried and time.perf_counter() > stop_at:
                     break
                 tried += 1
-                try:
-                    plan = GreedyPlanner(lookahead=labels, margin_sigmas=margin).plan(manifest, offers)
-                except InfeasiblePlanError:
-                    continue
-                if _within_budgets(manifest, plan):  # greedy does not keep the plan's budgets
+                if (plan := _greedy(manifest, offers, labels, margin)) is not None:
                     plans.append((plan, labels or relaxation.labels))
         if not plans:
             return None, relaxation.labels
         return min(plans, key=lambda pl: pl[0].objective.total)
-
-    @staticmethod
-    def _greedy_with(manifest: Manifest, offers: list[Offer]) -> Callable[[Mapping[str, str]], Plan | None]:
-        """labelling ↦ greedy's plan looking ahead to it (aiming 3σ before deadlines), or None."""
-        def price(labels: Mapping[str, str]) -> Plan | None:
-            try:
-                plan = GreedyPlanner(lookahead=labels, margin_sigmas=WARM_MARGINS[0]).plan(manifest, offers)
-            except InfeasiblePlanError:
-                return None
-            return plan if _within_budgets(manifest, plan) else None
-        return price
 
     def _best_timing(self, manifest: Manifest, offers: list[Offer], choices: dict[str, Choice],
                      fixed: Mapping[str, Choice]) -> Plan | None:
@@ -233,6 +218,17 @@ class CpSatPlanner:
                 problems.append(f"job {jid!r}: fixed offer {ch.offer_id!r} does not fit: {why}")
         if problems:
             raise InfeasiblePlanError(problems)
+
+
+def _greedy(manifest: Manifest, offers: list[Offer], lookahead: Mapping[str, str] | None,
+            margin: float) -> Plan | None:
+    """Greedy's plan looking ahead to ``lookahead`` and aiming ``margin`` σ before deadlines, or None when
+    it finds none or breaks the manifest's budgets (greedy does not keep them)."""
+    try:
+        plan = GreedyPlanner(lookahead=lookahead, margin_sigmas=margin).plan(manifest, offers)
+    except InfeasiblePlanError:
+        return None
+    return plan if _within_budgets(manifest, plan) else None
 
 
 def _within_budgets(manifest: Manifest, plan: Plan) -> bool:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from airflow_ai_scheduler.models import Manifest, Plan
+from airflow_ai_scheduler.planning.cpsat.lns import grow
 
 #: the shares of the labelled jobs a moved group grows to
 SHARES = (1 / 2, 1 / 3, 1 / 4, 1 / 8, 1 / 16)
@@ -47,20 +48,6 @@ def data_graph(manifest: Manifest, labels: Mapping[str, str]) -> dict[str, list[
     return adj
 
 
-def grow(adj: Mapping[str, list[str]], seed: str, size: int) -> list[str]:
-    """Up to ``size`` jobs reached breadth first from ``seed`` (the seed first)."""
-    seen, queue, out = {seed}, deque([seed]), [seed]
-    while queue and len(out) < size:
-        for y in adj.get(queue.popleft(), ()):
-            if y not in seen:
-                seen.add(y)
-                out.append(y)
-                queue.append(y)
-                if len(out) >= size:
-                    break
-    return out
-
-
 def search(manifest: Manifest, labels: Mapping[str, str], start: Plan, locations: list[str],
            price: Callable[[Mapping[str, str]], Plan | None], stop_at: float = math.inf,
            seed: int = 0) -> tuple[dict[str, str], Plan, int]:
@@ -81,9 +68,9 @@ def search(manifest: Manifest, labels: Mapping[str, str], start: Plan, locations
         moved = False
         for share in SHARES:
             size = max(1, int(share * len(labels)))
-            starts = [j for side in ends for j in rng.sample(side, min(SEEDS // 2, len(side)))]
-            for start in starts:
-                group = grow(adj, start, size)
+            seeds = [j for side in ends for j in rng.sample(side, min(SEEDS // 2, len(side)))]
+            for first in seeds:
+                group = grow(lambda j: adj.get(j, ()), first, size)
                 for loc in locations:
                     if time.perf_counter() > stop_at:
                         return best_labels, best, kept
