@@ -109,6 +109,10 @@ def offline_bound(m: Manifest, opt: dict, seconds: float) -> dict:
             "bound": best, "gap": (opt["omega"] - best) / opt["omega"]}
 
 
+def _lb(v: float | None, s: float | None) -> str:
+    return "not solved" if v is None or v == float("-inf") else f"{v:.4f} ({s:.0f} s)"
+
+
 def markdown_real(rows: list[dict]) -> str:
     out = ["| workflow | tasks | greedy Ω | CP-SAT Ω | CP-SAT $ | misses | s | bound | gap | offline LP | per-pool LP "
            "| gap to the best | load |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -116,9 +120,7 @@ def markdown_real(rows: list[dict]) -> str:
         g, o, off = r["greedy"], r["optimal"], r.get("offline")
         bound = "–" if o["lower_bound"] is None else f"{o['lower_bound']:.4f}"
         gap = "–" if o["gap"] is None else f"{100 * o['gap']:.1f} %"
-        def lb(v: float | None, s: float | None) -> str:
-            return "not solved" if v is None or v == float("-inf") else f"{v:.4f} ({s:.0f} s)"
-        offline = (f"{lb(off['lp_bound'], off.get('lp_seconds'))} | {lb(off.get('pool_bound'), off.get('pool_seconds'))} "
+        offline = (f"{_lb(off['lp_bound'], off.get('lp_seconds'))} | {_lb(off.get('pool_bound'), off.get('pool_seconds'))} "
                    f"| {100 * off['gap']:.1f} %") if off else "– | – | –"
         out.append(f"| {r['shape']} | {r['jobs']} | {g['omega']:.4f} | {o['omega']:.4f} | {o['cost']:.4f} | "
                    f"{o['misses']:.3f} | {o['seconds']:.1f} | {bound} | {gap} | {offline} | {r['load'][0]:.1f} |")
