@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -90,23 +91,25 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def offline_bound(m: Manifest, opt: dict, seconds: float) -> dict:
+def offline_bound(m: Manifest, opt: dict, seconds: float, grid: tuple[int, int] | None = None) -> dict:
     """Not timed: the capacity LP given ``seconds`` instead of the planner's share, and the per-pool LP
     (capacity_bound(per_pool=True): every pool its own capacity and price, breakpoints where work must run)
-    given as long — how much of the gap is the bound's. Valid bounds like the planner's own; the largest of
-    the three is kept."""
+    given as long — how much of the gap is the bound's. With ``grid`` (even steps, critical points) the
+    class LP on that grid instead, and no per-pool LP. Valid bounds like the planner's own; the largest is
+    kept."""
     from airflow_ai_scheduler.planning.candidates import CandidateIndex
-    from airflow_ai_scheduler.planning.cpsat.capacity_bound import capacity_bound
+    from airflow_ai_scheduler.planning.cpsat.capacity_bound import MAX_LP_VARIABLES, capacity_bound
 
     offers, cands = m.offers or [], CandidateIndex(m, m.offers or [])
     t = time.perf_counter()
-    lb = capacity_bound(m, offers, cands, {}, seconds)
+    lb = capacity_bound(m, offers, cands, {}, seconds, grid=grid, max_variables=10**9 if grid else MAX_LP_VARIABLES)
     lp_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    fine = capacity_bound(m, offers, cands, {}, seconds, per_pool=True, max_variables=10**9)
+    fine = -math.inf if grid else capacity_bound(m, offers, cands, {}, seconds, per_pool=True, max_variables=10**9)
     best = max(lb, fine, opt["lower_bound"] or 0.0)
-    return {"lp_bound": lb, "lp_seconds": lp_seconds, "pool_bound": fine, "pool_seconds": time.perf_counter() - t,
-            "bound": best, "gap": (opt["omega"] - best) / opt["omega"]}
+    return {"lp_bound": lb, "lp_seconds": lp_seconds, "grid": grid, "pool_bound": None if grid else fine,
+            "pool_seconds": None if grid else time.perf_counter() - t, "bound": best,
+            "gap": (opt["omega"] - best) / opt["omega"]}
 
 
 def _lb(v: float | None, s: float | None) -> str:
@@ -120,8 +123,12 @@ def markdown_real(rows: list[dict]) -> str:
         g, o, off = r["greedy"], r["optimal"], r.get("offline")
         bound = "–" if o["lower_bound"] is None else f"{o['lower_bound']:.4f}"
         gap = "–" if o["gap"] is None else f"{100 * o['gap']:.1f} %"
-        offline = (f"{_lb(off['lp_bound'], off.get('lp_seconds'))} | {_lb(off.get('pool_bound'), off.get('pool_seconds'))} "
-                   f"| {100 * off['gap']:.1f} %") if off else "– | – | –"
+        if off:
+            grid = f" on {tuple(off['grid'])}" if off.get("grid") else ""
+            pool = "–" if off.get("grid") else _lb(off.get("pool_bound"), off.get("pool_seconds"))
+            offline = f"{_lb(off['lp_bound'], off.get('lp_seconds'))}{grid} | {pool} | {100 * off['gap']:.1f} %"
+        else:
+            offline = "– | – | –"
         out.append(f"| {r['shape']} | {r['jobs']} | {g['omega']:.4f} | {o['omega']:.4f} | {o['cost']:.4f} | "
                    f"{o['misses']:.3f} | {o['seconds']:.1f} | {bound} | {gap} | {offline} | {r['load'][0]:.1f} |")
     return "\n".join(out)
@@ -138,17 +145,26 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="--real: these instances only")
     ap.add_argument("--offline-bound", type=float, default=0.0, metavar="SECONDS",
                     help="--real: also the capacity LP bound with this much time, after the timed run")
+    ap.add_argument("--offline-grid", type=int, nargs=2, metavar=("STEPS", "CRITICAL"),
+                    help="--offline-bound: the class LP on this grid (even steps, critical points; e.g. 24 64) "
+                    "instead of the planner's, and no per-pool LP")
     ap.add_argument("--out", help="results file name in bench/results/ (default planning.json, or "
                     "planning_real_<split>.json with --real)")
     ap.add_argument("--offline-only", action="store_true",
-                    help="--real: add --offline-bound to the rows of the last results file (no planning)")
+                    help="--real: add --offline-bound to the rows of the results file (--out, or the split's "
+                    "default) and write it back, its other rows and run settings kept (no planning)")
     args = ap.parse_args()
     rows = []
     out = Path(__file__).parent / "results"
+    header = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "limit": args.cpsat_limit}
+    earlier: dict[str, dict] = {}
     if args.real:
         offers = bundled_catalog().offers()
         path = out / (args.out or f"planning_real_{args.real}.json")
-        earlier = {r["shape"]: r for r in json.loads(path.read_text())["rows"]} if args.offline_only else {}
+        if args.offline_only:  # the planning run's rows and settings stand; only the offline bounds change
+            results = json.loads(path.read_text())
+            header = {k: v for k, v in results.items() if k != "rows"}
+            earlier = {r["shape"]: r for r in results["rows"]}
         for name in args.only or (REAL_TUNE if args.real == "tune" else REAL_REPORT):
             m = real_manifest(name, offers)
             if args.offline_only:
@@ -157,7 +173,8 @@ def main() -> None:
                 row = run_one(name, len(m.jobs), args.cpsat_limit, True, m)
                 row["load"] = os.getloadavg()
             if args.offline_bound:
-                row["offline"] = offline_bound(m, row["optimal"], args.offline_bound)
+                row["offline"] = offline_bound(m, row["optimal"], args.offline_bound,
+                                               tuple(args.offline_grid) if args.offline_grid else None)
             rows.append(row)
             print(json.dumps(row), flush=True)
     for n in [] if args.real else args.sizes:
@@ -167,10 +184,10 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     out.mkdir(exist_ok=True)
     name = args.out or (f"planning_real_{args.real}.json" if args.real else "planning.json")
-    (out / name).write_text(json.dumps(
-        {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "limit": args.cpsat_limit,
-         "rows": rows},
-        indent=2))
+    if earlier:  # every row of the file, in its order, those recomputed replaced
+        done = {r["shape"]: r for r in rows}
+        rows = [done.get(shape, r) for shape, r in earlier.items()]
+    (out / name).write_text(json.dumps({**header, "rows": rows}, indent=2))
     print(markdown_real(rows) if args.real else markdown(rows))
 
 

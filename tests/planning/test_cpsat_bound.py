@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import pytest
@@ -68,6 +69,18 @@ def test_capacity_lp_bound_is_below_every_valid_plan(seed):
     best = min(p.objective.total for p in _valid_plans(m, offers))
     assert bound <= best + 1e-6 and fine <= best + 1e-6
     assert fine >= bound - 1e-6  # every pool its own capacity and price: never looser than the classes
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_capacity_lp_on_a_finer_grid_is_still_below_every_valid_plan(seed):
+    # the benchmark's offline bound (bench/planning.py --offline-grid): more even steps and critical points
+    m, offers = _instance(seed)
+    cands = CandidateIndex(m, offers)
+    best = min(p.objective.total for p in _valid_plans(m, offers))
+    applies = math.isfinite(capacity_bound(m, offers, cands, {}, 10.0))  # a deadline and a limited pool
+    for grid in ((24, 32), (3, 0)):
+        bound = capacity_bound(m, offers, cands, {}, 10.0, grid=grid)
+        assert bound <= best + 1e-6 and math.isfinite(bound) == applies
 
 
 def test_capacity_lp_bound_pays_for_the_pools_a_deadline_forces():

@@ -84,10 +84,12 @@ MAX_LP_VARIABLES = 120_000
 
 def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateIndex,
                    fixed: Mapping[str, Choice] | None, time_limit: float, *, per_pool: bool = False,
-                   max_variables: int = MAX_LP_VARIABLES) -> float:
+                   max_variables: int = MAX_LP_VARIABLES, grid: tuple[int, int] | None = None) -> float:
     """The LP's bound on Ω (module doc), or −inf when it does not apply or is not solved in time.
     ``per_pool``: the finer LP (every limited pool its own capacity, critical breakpoints), several times
-    larger and slower — the benchmark's offline bound."""
+    larger and slower — the benchmark's offline bound. ``grid`` = (even steps, critical breakpoints): one
+    LP on that grid, GLOP given all the time, instead of the planner's rounds (the benchmark's offline
+    bound on a finer grid than the planner can afford)."""
     fixed = fixed or {}
     scorer = Scorer(manifest, offers)
     deadlines = [d for d in scorer.deadline_h.values() if d is not None]
@@ -95,24 +97,28 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
         return -math.inf
     keys = _keys(scorer.offers, per_pool)
     size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
-    if per_pool:
-        rounds = [LP_CRITICAL]
+    if grid is not None:
+        rounds = [grid]
+    elif per_pool:
+        rounds = [(LP_UNIFORM, LP_CRITICAL)]
     else:  # the plain class LP first (fast), then with critical breakpoints in what is left of the time
-        rounds = [0, max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1))]
+        rounds = [(LP_UNIFORM, 0),
+                  (LP_UNIFORM, max(0, min(LP_CRITICAL, CLASS_CRITICAL_VARIABLES // max(1, size) - LP_UNIFORM - 1)))]
     began, best, inputs = time.perf_counter(), -math.inf, None
-    for n, critical in enumerate(rounds):
+    for n, (uniform, critical) in enumerate(rounds):
         left = time_limit - (time.perf_counter() - began)
-        if left < 1.0 or size * (LP_UNIFORM + 1 + critical) > max_variables or (n and not critical):
+        if left < 1.0 or size * (uniform + 1 + critical) > max_variables or (n and not critical):
             break
         try:
             inputs = inputs or _inputs(scorer, cands, fixed)  # the same for both rounds
-            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical, inputs)
+            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical, inputs,
+                     uniform)
         except TimeoutError:
             break
         left = time_limit - (time.perf_counter() - began)
         if left < 0.5:
             break
-        best = max(best, lp.solve(left, fallback=n == 0))
+        best = max(best, lp.solve(left, fallback=n == 0 and grid is None))
     return best
 
 
@@ -199,8 +205,8 @@ def _latest_starts(scorer: Scorer, mindur: Mapping[str, float]) -> tuple[dict[st
     return latest, via
 
 
-def _breakpoints(inputs: _Inputs, end: float, critical: int) -> list[float]:
-    """0 = t_0 < … < t_B = end: LP_UNIFORM even steps, and the points where the most work must have begun
+def _breakpoints(inputs: _Inputs, end: float, critical: int, uniform: int = LP_UNIFORM) -> list[float]:
+    """0 = t_0 < … < t_B = end: ``uniform`` even steps, and the points where the most work must have begun
     (latest on-time starts) or may have ended at the earliest — where a window catches work every plan
     runs then."""
     starts, mindur = inputs.starts, inputs.mindur
@@ -213,7 +219,7 @@ def _breakpoints(inputs: _Inputs, end: float, critical: int) -> list[float]:
                 k = round(p / grain)
                 weight[k] = weight.get(k, 0.0) + mindur[jid]
     picked = sorted(weight, key=weight.__getitem__, reverse=True)[:critical]
-    points = {end * b / LP_UNIFORM for b in range(LP_UNIFORM + 1)} | {k * grain for k in picked}
+    points = {end * b / uniform for b in range(uniform + 1)} | {k * grain for k in picked}
     out: list[float] = []
     for p in sorted(points):
         if not out or p - out[-1] > 1e-9 * end:
@@ -231,7 +237,7 @@ def _overlap(lo: float, hi: float, rt: float, a: float, c: float) -> float:
 class _Lp:
     def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
                  per_pool: bool = False, stop_at: float = math.inf, critical: int = 0,
-                 inputs: _Inputs | None = None) -> None:
+                 inputs: _Inputs | None = None, uniform: int = LP_UNIFORM) -> None:
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
@@ -239,7 +245,7 @@ class _Lp:
         self.scorer = scorer
         self.inputs = inputs = inputs or _inputs(scorer, cands, fixed)
         starts, opts, self.mindur = inputs.starts, inputs.opts, inputs.mindur
-        self.t = t = _breakpoints(inputs, end, critical)
+        self.t = t = _breakpoints(inputs, end, critical, uniform)
         self.B = B = len(t) - 1  # noqa: N806 - bucket b = [t[b], t[b+1]); bucket B = [t[B], ∞)
         keys = _keys(scorer.offers, per_pool)
         self.members = {} if per_pool else _members(scorer.offers)
