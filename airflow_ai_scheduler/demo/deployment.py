@@ -26,6 +26,8 @@ from typing import Any
 
 EXECUTOR = "airflow_ai_scheduler.airflow.executor.AiSchedulerExecutor"
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
+#: seconds a connection to the embedded SQLite database waits for another writer before "database is locked"
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
 
 
 def free_port() -> int:
@@ -57,7 +59,10 @@ class LocalDeployment:
     # -- set-up --------------------------------------------------------------------------------------
     def _database(self, url: str | None) -> str:
         if not url:
-            return f"sqlite:///{self.home / 'airflow.db'}"
+            # SQLite lets one writer in at a time; the scheduler, the dag-processor and the api-server all write,
+            # and Python's default 5-s wait for the lock is short on a busy 2-core machine: a scheduler that
+            # gets "database is locked" exits. Wait up to a minute instead (pysqlite's ``timeout``).
+            return f"sqlite:///{self.home / 'airflow.db'}?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}"
         # a fresh database per deployment on the given server
         from sqlalchemy import create_engine, text
 
