@@ -90,14 +90,22 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def offline_bound(m: Manifest, opt: dict, seconds: float, grid: tuple[int, int] | None = None) -> dict:
+def offline_bound(m: Manifest, opt: dict, seconds: float, grid: tuple[int, int] | None = None,
+                  groups: float = 0.0) -> dict:
     """Not timed: the capacity LP given ``seconds`` instead of the planner's share, and the per-pool LP
     (capacity_bound(per_pool=True): every pool its own capacity and price, breakpoints where work must run)
     given as long — how much of the gap is the bound's. With ``grid`` (even steps, critical points) the
-    class LP on that grid instead, and no per-pool LP. Valid bounds like the planner's own; the largest is
-    kept."""
+    class LP on that grid instead, and no per-pool LP. With ``groups`` seconds, also the class LP branched
+    on the pair groups' majority locations (group_bound.py) on ``grid`` (default the planner's). Valid
+    bounds like the planner's own; the largest is kept."""
     from airflow_ai_scheduler.planning.candidates import CandidateIndex
-    from airflow_ai_scheduler.planning.cpsat.capacity_bound import MAX_LP_VARIABLES, capacity_bound
+    from airflow_ai_scheduler.planning.cpsat.capacity_bound import (
+        LP_CRITICAL,
+        LP_UNIFORM,
+        MAX_LP_VARIABLES,
+        capacity_bound,
+    )
+    from airflow_ai_scheduler.planning.cpsat.group_bound import group_bound
 
     offers, cands = m.offers or [], CandidateIndex(m, m.offers or [])
     t = time.perf_counter()
@@ -108,7 +116,13 @@ def offline_bound(m: Manifest, opt: dict, seconds: float, grid: tuple[int, int] 
         t = time.perf_counter()
         out["pool_bound"] = capacity_bound(m, offers, cands, {}, seconds, per_pool=True, max_variables=10**9)
         out["pool_seconds"] = time.perf_counter() - t
-    best = max(lb, out["pool_bound"] if out["pool_bound"] is not None else lb, opt["lower_bound"] or 0.0)
+    if groups:
+        t = time.perf_counter()
+        g = group_bound(m, offers, cands, groups, grid=grid or (LP_UNIFORM, LP_CRITICAL))
+        out["group"] = {"bound": g.bound, "relaxed": g.relaxed, "groups": g.groups, "leaves": g.leaves,
+                        "solved": g.solved, "best_leaf": g.best_leaf, "seconds": time.perf_counter() - t}
+    best = max(lb, out["pool_bound"] if out["pool_bound"] is not None else lb, opt["lower_bound"] or 0.0,
+               out["group"]["bound"] if groups else lb)
     return {**out, "bound": best, "gap": (opt["omega"] - best) / opt["omega"]}
 
 
@@ -118,7 +132,8 @@ def _lb(v: float | None, s: float | None) -> str:
 
 def markdown_real(rows: list[dict]) -> str:
     out = ["| workflow | tasks | greedy Ω | CP-SAT Ω | CP-SAT $ | misses | s | bound | gap | offline LP | per-pool LP "
-           "| gap to the best | load |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| group-branch LP | gap to the best | load |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         g, o, off = r["greedy"], r["optimal"], r.get("offline")
         bound = "–" if o["lower_bound"] is None else f"{o['lower_bound']:.4f}"
@@ -126,9 +141,12 @@ def markdown_real(rows: list[dict]) -> str:
         if off:
             grid = f" on {tuple(off['grid'])}" if off.get("grid") else ""
             pool = "–" if off.get("grid") else _lb(off.get("pool_bound"), off.get("pool_seconds"))
-            offline = f"{_lb(off['lp_bound'], off.get('lp_seconds'))}{grid} | {pool} | {100 * off['gap']:.1f} %"
+            grp = off.get("group")
+            group = "–" if not grp else f"{_lb(grp['bound'], grp['seconds'])}, {grp['solved']}/{grp['leaves']} leaves"
+            offline = (f"{_lb(off['lp_bound'], off.get('lp_seconds'))}{grid} | {pool} | {group} | "
+                       f"{100 * off['gap']:.1f} %")
         else:
-            offline = "– | – | –"
+            offline = "– | – | – | –"
         out.append(f"| {r['shape']} | {r['jobs']} | {g['omega']:.4f} | {o['omega']:.4f} | {o['cost']:.4f} | "
                    f"{o['misses']:.3f} | {o['seconds']:.1f} | {bound} | {gap} | {offline} | {r['load'][0]:.1f} |")
     return "\n".join(out)
@@ -148,6 +166,9 @@ def main() -> None:
     ap.add_argument("--offline-grid", type=int, nargs=2, metavar=("STEPS", "CRITICAL"),
                     help="--offline-bound: the class LP on this grid (even steps, critical points; e.g. 24 64) "
                     "instead of the planner's, and no per-pool LP")
+    ap.add_argument("--offline-groups", type=float, default=0.0, metavar="SECONDS",
+                    help="--offline-bound: also the class LP branched on the pair groups' majority locations "
+                    "(group_bound.py; on --offline-grid, or the planner's grid) with this much time in all")
     ap.add_argument("--out", help="results file name in bench/results/ (default planning.json, or "
                     "planning_real_<split>.json with --real)")
     ap.add_argument("--offline-only", action="store_true",
@@ -174,7 +195,8 @@ def main() -> None:
                 row["load"] = os.getloadavg()
             if args.offline_bound:
                 row["offline"] = offline_bound(m, row["optimal"], args.offline_bound,
-                                               tuple(args.offline_grid) if args.offline_grid else None)
+                                               tuple(args.offline_grid) if args.offline_grid else None,
+                                               args.offline_groups)
             rows.append(row)
             print(json.dumps(row), flush=True)
     for n in [] if args.real else args.sizes:

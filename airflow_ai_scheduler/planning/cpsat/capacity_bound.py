@@ -237,7 +237,10 @@ def _overlap(lo: float, hi: float, rt: float, a: float, c: float) -> float:
 class _Lp:
     def __init__(self, scorer: Scorer, cands: CandidateIndex, fixed: Mapping[str, Choice], end: float,
                  per_pool: bool = False, stop_at: float = math.inf, critical: int = 0,
-                 inputs: _Inputs | None = None, uniform: int = LP_UNIFORM) -> None:
+                 inputs: _Inputs | None = None, uniform: int = LP_UNIFORM,
+                 skip_egress: frozenset[str] = frozenset()) -> None:
+        """``skip_egress``: jobs whose dependency egress the LP leaves out (a relaxation; group_bound.py
+        prices it by its own rows instead)."""
         from ortools.linear_solver import linear_solver_pb2
 
         self.pb = linear_solver_pb2
@@ -298,7 +301,7 @@ class _Lp:
             self._pool_capacity()
         else:
             self._class_capacity()
-        self._egress()
+        self._egress(skip_egress)
 
     def _var(self, cost: float, ub: float = 1.0) -> int:
         v = self.model.variable.add()
@@ -388,7 +391,7 @@ class _Lp:
                 if terms:
                     self._row(-math.inf, cap * (c - a), terms)
 
-    def _egress(self) -> None:
+    def _egress(self, skip: frozenset[str] = frozenset()) -> None:
         scorer, eg, wc = self.scorer, self.scorer.manifest.egress, self.scorer.weights.cost
         loc_vars: dict[str, dict[str, int]] = {}
 
@@ -406,7 +409,7 @@ class _Lp:
             return loc_vars[jid]
 
         for job in scorer.order:
-            if not (job.input_data_size_gb > 0 and not job.data_region and job.dependencies):
+            if not (job.input_data_size_gb > 0 and not job.data_region and job.dependencies) or job.job_id in skip:
                 continue
             share = job.input_data_size_gb / len(job.dependencies)
             dst = marginals(job.job_id)
