@@ -92,8 +92,8 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
     bound on a finer grid than the planner can afford)."""
     fixed = fixed or {}
     scorer = Scorer(manifest, offers)
-    deadlines = [d for d in scorer.deadline_h.values() if d is not None]
-    if not deadlines or max(deadlines) <= 0 or not any(o.capacity is not None for o in offers):
+    end = lp_end(scorer, offers)
+    if end is None:
         return -math.inf
     keys = _keys(scorer.offers, per_pool)
     size = sum(len({keys[o.offer_id] for o in options(j, cands, scorer, fixed)}) for j in manifest.jobs)
@@ -111,7 +111,7 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
             break
         try:
             inputs = inputs or _inputs(scorer, cands, fixed)  # the same for both rounds
-            lp = _Lp(scorer, cands, fixed, 1.25 * max(deadlines), per_pool, began + time_limit, critical, inputs,
+            lp = _Lp(scorer, cands, fixed, end, per_pool, began + time_limit, critical, inputs,
                      uniform)
         except TimeoutError:
             break
@@ -120,6 +120,15 @@ def capacity_bound(manifest: Manifest, offers: list[Offer], cands: CandidateInde
             break
         best = max(best, lp.solve(left, fallback=n == 0 and grid is None))
     return best
+
+
+def lp_end(scorer: Scorer, offers: list[Offer]) -> float | None:
+    """The LP's horizon, 1.25 × the latest deadline; None where the LP does not apply (no deadline, or no
+    limited pool)."""
+    deadlines = [d for d in scorer.deadline_h.values() if d is not None]
+    if not deadlines or max(deadlines) <= 0 or not any(o.capacity is not None for o in offers):
+        return None
+    return 1.25 * max(deadlines)
 
 
 def _rising(w: object, pf: float, dl: float | None, s: float, rt: float, sigma: float, p_int: float) -> float:

@@ -41,12 +41,12 @@ import itertools
 import math
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from airflow_ai_scheduler.models import Manifest, Offer
 from airflow_ai_scheduler.planning.candidates import CandidateIndex
-from airflow_ai_scheduler.planning.cpsat.capacity_bound import LP_CRITICAL, LP_UNIFORM, _Lp
+from airflow_ai_scheduler.planning.cpsat.capacity_bound import LP_CRITICAL, LP_UNIFORM, _Lp, lp_end
 from airflow_ai_scheduler.planning.objective import Scorer
 
 #: the least members of a pair group (smaller ones gain little and multiply the leaves)
@@ -81,6 +81,22 @@ def pair_groups(manifest: Manifest, min_size: int = MIN_GROUP) -> list[PairGroup
     reads beside its image, waits for all the images, and taking it in would put the background fits'
     egress — which the LP's own rows price edge by edge — under the coarser pair rows (montage-472's bound
     0.653 with it, 0.68 without)."""
+    consumers, shares = _pair_readers(manifest)
+    groups = []
+    for members, pairs in _connected(consumers):
+        n = len(members)
+        if n >= min_size and len(pairs) == n * (n - 1) // 2:
+            per: dict[str, list[float]] = defaultdict(list)
+            for p in pairs:
+                for x in p:
+                    per[x].append(shares[p])
+            groups.append(PairGroup(tuple(sorted(members)), frozenset(c for p in pairs for c in consumers[p]),
+                                    min(shares[p] for p in pairs), {x: tuple(sorted(v)) for x, v in per.items()}))
+    return sorted(groups, key=lambda g: g.members)
+
+
+def _pair_readers(manifest: Manifest) -> tuple[dict[frozenset[str], list[str]], dict[frozenset[str], float]]:
+    """Each pair of independent jobs read together → its readers, and their GB per dependency summed."""
     jobs = manifest.job_map
     above: dict[str, frozenset[str]] = {}
 
@@ -96,7 +112,7 @@ def pair_groups(manifest: Manifest, min_size: int = MIN_GROUP) -> list[PairGroup
         return above[x]
 
     consumers: dict[frozenset[str], list[str]] = defaultdict(list)
-    shares: dict[frozenset[str], float] = defaultdict(float)  # a pair's consumers' GB per dependency, summed
+    shares: dict[frozenset[str], float] = defaultdict(float)
     for job in manifest.jobs:
         deps = frozenset(job.dependencies)
         if len(job.dependencies) == 2 and len(deps) == 2 and job.input_data_size_gb > 0 and not job.data_region:
@@ -104,6 +120,11 @@ def pair_groups(manifest: Manifest, min_size: int = MIN_GROUP) -> list[PairGroup
             if a not in ancestors(b) and b not in ancestors(a):
                 consumers[deps].append(job.job_id)
                 shares[deps] += job.input_data_size_gb / 2
+    return consumers, shares
+
+
+def _connected(pairs: Iterable[frozenset[str]]) -> list[tuple[set[str], list[frozenset[str]]]]:
+    """The connected parts of a graph given by its edges: (nodes, edges) each (union-find)."""
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
@@ -111,26 +132,16 @@ def pair_groups(manifest: Manifest, min_size: int = MIN_GROUP) -> list[PairGroup
             parent[x] = x = parent[parent[x]]
         return x
 
-    for pair in consumers:
+    edges = list(pairs)
+    for pair in edges:
         a, b = sorted(pair)
         parent[root(a)] = root(b)
-    parts: dict[str, set[str]] = defaultdict(set)
-    for x in list(parent):
-        parts[root(x)].add(x)
-    pairs_in: dict[str, list[frozenset[str]]] = defaultdict(list)
-    for pair in consumers:
-        pairs_in[root(next(iter(pair)))].append(pair)
-    groups = []
-    for key, members in parts.items():
-        n, pairs = len(members), pairs_in[key]
-        if n >= min_size and len(pairs) == n * (n - 1) // 2:
-            per: dict[str, list[float]] = defaultdict(list)
-            for p in pairs:
-                for x in p:
-                    per[x].append(shares[p])
-            groups.append(PairGroup(tuple(sorted(members)), frozenset(c for p in pairs for c in consumers[p]),
-                                    min(shares[p] for p in pairs), {x: tuple(sorted(v)) for x, v in per.items()}))
-    return sorted(groups, key=lambda g: g.members)
+    parts: dict[str, tuple[set[str], list[frozenset[str]]]] = {}
+    for pair in edges:
+        nodes, part = parts.setdefault(root(next(iter(pair))), (set(), []))
+        nodes.update(pair)
+        part.append(pair)
+    return list(parts.values())
 
 
 def group_bound(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, time_limit: float, *,
@@ -139,17 +150,15 @@ def group_bound(manifest: Manifest, offers: list[Offer], cands: CandidateIndex, 
     class LP with ``grid`` = (even steps, critical breakpoints)."""
     began = time.perf_counter()
     scorer = Scorer(manifest, offers)
-    deadlines = [d for d in scorer.deadline_h.values() if d is not None]
+    end = lp_end(scorer, offers)
     groups = pair_groups(manifest)
     locs = sorted({o.location for o in scorer.offers})
     leaves = len(locs) ** len(groups)
-    if (not groups or len(locs) < 2 or leaves > max_leaves or not deadlines or max(deadlines) <= 0
-            or not any(o.capacity is not None for o in offers)):
+    if not groups or len(locs) < 2 or leaves > max_leaves or end is None:
         return GroupBound(-math.inf, -math.inf, tuple(len(g.members) for g in groups), leaves, 0, None)
     skip = frozenset().union(*(g.consumers for g in groups))
     try:
-        lp = _Lp(scorer, cands, {}, 1.25 * max(deadlines), False, began + time_limit, grid[1], None, grid[0],
-                 skip_egress=skip)
+        lp = _Lp(scorer, cands, {}, end, False, began + time_limit, grid[1], None, grid[0], skip_egress=skip)
     except TimeoutError:
         return GroupBound(-math.inf, -math.inf, tuple(len(g.members) for g in groups), leaves, 0, None)
     relaxed = lp.solve(max(0.1, time_limit - (time.perf_counter() - began)), fallback=False)
